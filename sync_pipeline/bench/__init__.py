@@ -1,0 +1,13 @@
+"""Benchmarks behind `sync-pipeline bench NAME`.
+
+Each benchmark is a module here with `run(options: BenchOptions) -> BenchReport`; `BENCHMARKS`
+maps the name users type to that module, imported only when asked for.
+"""
+
+BENCHMARKS: dict[str, str] = {
+    "upstream": "sync_pipeline.bench.upstream",
+    "http": "sync_pipeline.bench.http",
+    "load": "sync_pipeline.bench.load",
+    "cars": "sync_pipeline.bench.cars",
+    "users": "sync_pipeline.bench.users",
+}

@@ -1,0 +1,1 @@
+"""PostgreSQL plumbing: where the database is, its migrations, and the connection pool."""

@@ -1,0 +1,1 @@
+"""Dagster layer: resources wrapping the engine, and one package per source."""

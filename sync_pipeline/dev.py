@@ -1,0 +1,72 @@
+"""`sync-pipeline dev`: the Dagster UI and daemon on PostgreSQL, plus the embedded upstream.
+
+This process owns everything it starts: the embedded PostgreSQL handle, the reference upstream
+(for sources with no `SYNC_<SOURCE>_API_URL`) and `dagster dev` in its own process group.
+Ctrl-C (or SIGTERM) stops them all, children first, then the database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from contextlib import ExitStack
+
+from sync_pipeline.db.connect import app_database_url
+from sync_pipeline.db.embedded import stop_embedded_server
+from sync_pipeline.db.migrations import migrate
+from sync_pipeline.instance import dagster_environment
+from sync_pipeline.settings import SOURCES, project_root, source_env_names
+from sync_pipeline.upstream.process import UpstreamProcess
+
+SHUTDOWN_GRACE_S = 30
+
+
+def run_dev(host: str, port: int, upstream_profile: str) -> int:
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        app_url = app_database_url()
+        migrate(app_url)
+        env = {**os.environ, **dagster_environment(app_url)}
+        with ExitStack() as stack:
+            _start_embedded_upstream_if_needed(stack, env, upstream_profile)
+            cmd = [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port)]
+            child = subprocess.Popen(cmd, env=env, cwd=project_root(), start_new_session=True)
+            print(f"Dagster UI: http://{host}:{port}", flush=True)
+            print(f"  data: {app_url.masked()}  dagster storage: database 'dagster' on the same server", flush=True)
+            print("  Ctrl-C stops the UI, the daemon, the upstream and the embedded database.", flush=True)
+            try:
+                return child.wait()
+            except KeyboardInterrupt:
+                _stop_process_group(child)
+                return 0
+    finally:
+        stop_embedded_server()
+
+
+def _start_embedded_upstream_if_needed(stack: ExitStack, env: dict[str, str], profile: str) -> None:
+    unset = [s for s in SOURCES if not env.get(source_env_names(s)[0])]
+    if not unset:
+        return
+    upstream = stack.enter_context(UpstreamProcess(profile=profile))
+    for source in unset:
+        env[source_env_names(source)[0]] = upstream.url
+    print(f"reference upstream ({profile}) at {upstream.url} for: {', '.join(unset)}", flush=True)
+
+
+def _stop_process_group(child: subprocess.Popen) -> None:
+    for sig, wait_s in ((signal.SIGINT, SHUTDOWN_GRACE_S), (signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            child.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,56 @@
+"""Process-wide settings read from the environment.
+
+Names here are a public interface (see README): `SYNC_DATABASE_URL`, `SYNC_<SOURCE>_API_URL`,
+`SYNC_<SOURCE>_API_TOKEN`, `DB_POOL_SIZE`. Everything is read lazily, when asked for, never at
+import time, so tests and Dagster processes can set the environment before using it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sync_pipeline.errors import ConfigError
+
+SOURCES = ("cars", "users", "stores", "pvp", "contacts")
+DEFAULT_POOL_SIZE = 20
+
+
+def project_root() -> Path:
+    """The checkout this package runs from (editable install), else the working directory."""
+    candidate = Path(__file__).resolve().parents[1]
+    if (candidate / "pyproject.toml").exists():
+        return candidate
+    return Path.cwd()
+
+
+def state_dir() -> Path:
+    """Project-local, gitignored folder for the embedded database and Dagster artifacts."""
+    override = os.environ.get("SYNC_PIPELINE_HOME")
+    path = Path(override) if override else project_root() / ".sync_pipeline"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url_from_env() -> str | None:
+    """`SYNC_DATABASE_URL`, or None when unset or empty (then the embedded server is used)."""
+    return os.environ.get("SYNC_DATABASE_URL") or None
+
+
+def pool_size() -> int:
+    raw = os.environ.get("DB_POOL_SIZE", str(DEFAULT_POOL_SIZE))
+    try:
+        size = int(raw)
+    except ValueError:
+        raise ConfigError(f"DB_POOL_SIZE must be a whole number, got {raw!r}") from None
+    if size < 1:
+        raise ConfigError(f"DB_POOL_SIZE must be at least 1, got {size}")
+    return size
+
+
+def source_env_names(source: str) -> tuple[str, str]:
+    """(URL variable, token variable) for one upstream source."""
+    if source not in SOURCES:
+        raise ConfigError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    prefix = f"SYNC_{source.upper()}_API"
+    return f"{prefix}_URL", f"{prefix}_TOKEN"
