@@ -20,10 +20,11 @@ from sync_pipeline.instance import dagster_environment
 from sync_pipeline.settings import SOURCES, project_root, source_env_names
 from sync_pipeline.upstream.process import UpstreamProcess
 
-SHUTDOWN_GRACE_S = 30
+SHUTDOWN_GRACE_S = 20
 
 
 def run_dev(host: str, port: int, upstream_profile: str) -> int:
+    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         app_url = app_database_url()
@@ -31,8 +32,7 @@ def run_dev(host: str, port: int, upstream_profile: str) -> int:
         env = {**os.environ, **dagster_environment(app_url)}
         with ExitStack() as stack:
             _start_embedded_upstream_if_needed(stack, env, upstream_profile)
-            cmd = [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port)]
-            child = subprocess.Popen(cmd, env=env, cwd=project_root(), start_new_session=True)
+            child = _start_dagster_dev(host, port, env)
             print(f"Dagster UI: http://{host}:{port}", flush=True)
             print(f"  data: {app_url.masked()}  dagster storage: database 'dagster' on the same server", flush=True)
             print("  Ctrl-C stops the UI, the daemon, the upstream and the embedded database.", flush=True)
@@ -43,6 +43,22 @@ def run_dev(host: str, port: int, upstream_profile: str) -> int:
                 return 0
     finally:
         stop_embedded_server()
+
+
+def _start_dagster_dev(host: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+    """`dagster dev` in its own process group, run from DAGSTER_HOME with the project's workspace.
+
+    Its SIGINT disposition is reset so that it shuts down on Ctrl-C even when this command was
+    started with SIGINT ignored (as background jobs of a shell are).
+    """
+    workspace = project_root() / "workspace.yaml"
+    cmd = [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port), "-w", str(workspace)]
+    return subprocess.Popen(cmd, env=env, cwd=env["DAGSTER_HOME"], start_new_session=True,
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _start_embedded_upstream_if_needed(stack: ExitStack, env: dict[str, str], profile: str) -> None:

@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import httpx
 
-from sync_pipeline.db.connect import app_database_url, connect
+from sync_pipeline.db.connect import app_database_url, connect, dagster_database_url
 from sync_pipeline.db.migrations import status as migration_status
 from sync_pipeline.errors import ConfigError
 from sync_pipeline.instance import dagster_environment
@@ -33,8 +33,7 @@ def print_doctor_report() -> int:
             server = conn.execute("SHOW server_version").fetchone()[0]
         print(f"  url {url.masked()}")
         print(f"  server PostgreSQL {server}")
-        dagster_url = dagster_environment(url)["DAGSTER_PG_URL"]
-        print(f"  dagster storage {dagster_url.split('@')[-1]}")
+        print(f"  dagster storage {dagster_database_url(url).masked()}")
         print("migrations:")
         for state in migration_status(url):
             healthy &= state.status != "CHANGED"

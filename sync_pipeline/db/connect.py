@@ -34,9 +34,8 @@ def connect(url: DatabaseUrl, **kwargs) -> psycopg.Connection:
     try:
         return psycopg.connect(url.conninfo(), connect_timeout=CONNECT_TIMEOUT_S, **kwargs)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnreachable(
-            f"cannot connect to PostgreSQL at {url.describe()}: {reason}. "
+            f"cannot connect to PostgreSQL at {url.describe()}: {_first_line(exc)}. "
             "Check that the server runs and SYNC_DATABASE_URL is right, "
             "or unset SYNC_DATABASE_URL to use the embedded PostgreSQL."
         ) from None
@@ -44,12 +43,19 @@ def connect(url: DatabaseUrl, **kwargs) -> psycopg.Connection:
 
 def ensure_database_exists(url: DatabaseUrl) -> None:
     """Create the database named in `url` if it is missing (server-level, not a migration)."""
-    name = url.database
-    with connect(url.with_database("postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if exists:
+    try:
+        with psycopg.connect(url.conninfo(), connect_timeout=CONNECT_TIMEOUT_S):
             return
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            connect(url).close()
+    with connect(url.with_database("postgres"), autocommit=True) as conn:
         try:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.database)))
         except psycopg.errors.DuplicateDatabase:
             pass
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().removeprefix("connection failed:").strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
