@@ -8,6 +8,7 @@
 CREATE TABLE rate_limits (
     key          text PRIMARY KEY,
     next_slot_at timestamptz      NOT NULL,
+    paused_until timestamptz      NOT NULL DEFAULT '-infinity',
     slowdown     double precision NOT NULL DEFAULT 1 CHECK (slowdown >= 1),
     slow_until   timestamptz      NOT NULL DEFAULT '-infinity',
     updated_at   timestamptz      NOT NULL DEFAULT clock_timestamp()
@@ -43,7 +44,9 @@ END
 $$;
 
 -- The upstream answered 429: no slot before now + `p_pause_s`, and slots `1 / p_rate_factor`
--- times further apart (compounding, at most 10 times) until `p_slow_for_s` after the pause.
+-- times further apart until `p_slow_for_s` after the pause. The slowdown compounds (up to 10
+-- times) only for a 429 that comes after the last pause ended: the many 429s that requests
+-- already in flight get for one excess count as one.
 CREATE FUNCTION rate_limit_throttle(p_key text, p_pause_s double precision, p_rate_factor double precision,
                                     p_slow_for_s double precision)
 RETURNS void
@@ -54,8 +57,10 @@ BEGIN
     INSERT INTO rate_limits (key, next_slot_at) VALUES (p_key, '-infinity') ON CONFLICT (key) DO NOTHING;
     UPDATE rate_limits
        SET next_slot_at = greatest(next_slot_at, v_now + make_interval(secs => p_pause_s)),
-           slowdown = least(10, CASE WHEN v_now < slow_until THEN slowdown ELSE 1 END / p_rate_factor),
-           slow_until = v_now + make_interval(secs => p_pause_s + p_slow_for_s),
+           paused_until = greatest(paused_until, v_now + make_interval(secs => p_pause_s)),
+           slowdown = CASE WHEN v_now < paused_until THEN slowdown
+                           ELSE least(10, CASE WHEN v_now < slow_until THEN slowdown ELSE 1 END / p_rate_factor) END,
+           slow_until = greatest(slow_until, v_now + make_interval(secs => p_pause_s + p_slow_for_s)),
            updated_at = v_now
      WHERE key = p_key;
 END

@@ -17,8 +17,8 @@ from sync_pipeline.db.connect import app_database_url
 from sync_pipeline.db.embedded import stop_embedded_server
 from sync_pipeline.db.migrations import migrate
 from sync_pipeline.instance import dagster_environment
-from sync_pipeline.settings import SOURCES, project_root, source_env_names
-from sync_pipeline.upstream.process import UpstreamProcess
+from sync_pipeline.settings import project_root
+from sync_pipeline.upstream.process import start_for_unset_sources
 
 SHUTDOWN_GRACE_S = 20
 
@@ -31,7 +31,7 @@ def run_dev(host: str, port: int, upstream_profile: str) -> int:
         migrate(app_url)
         env = {**os.environ, **dagster_environment(app_url)}
         with ExitStack() as stack:
-            _start_embedded_upstream_if_needed(stack, env, upstream_profile)
+            start_for_unset_sources(stack, env, upstream_profile)
             child = _start_dagster_dev(host, port, env)
             print(f"Dagster UI: http://{host}:{port}", flush=True)
             print(f"  data: {app_url.masked()}  dagster storage: database 'dagster' on the same server", flush=True)
@@ -59,16 +59,6 @@ def _start_dagster_dev(host: str, port: int, env: dict[str, str]) -> subprocess.
 
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _start_embedded_upstream_if_needed(stack: ExitStack, env: dict[str, str], profile: str) -> None:
-    unset = [s for s in SOURCES if not env.get(source_env_names(s)[0])]
-    if not unset:
-        return
-    upstream = stack.enter_context(UpstreamProcess(profile=profile))
-    for source in unset:
-        env[source_env_names(source)[0]] = upstream.url
-    print(f"reference upstream ({profile}) at {upstream.url} for: {', '.join(unset)}", flush=True)
 
 
 def _stop_process_group(child: subprocess.Popen) -> None:

@@ -38,6 +38,6 @@ def dagster_environment(app_url: DatabaseUrl) -> dict[str, str]:
 
 
 def persistent_instance(app_url: DatabaseUrl) -> dg.DagsterInstance:
-    """The PostgreSQL-backed instance, so CLI runs show up in the UI's run history."""
+    """The PostgreSQL-backed instance (close it, or use `with`), so CLI runs show up in the UI."""
     os.environ.update(dagster_environment(app_url))
     return dg.DagsterInstance.get()

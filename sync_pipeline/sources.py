@@ -1,21 +1,110 @@
-"""`sync-pipeline sync SOURCE`: which sources can be synced from the terminal, and how.
+"""`sync-pipeline sync SOURCE`: run one source's job through Dagster from the terminal.
 
-Each entry maps a source to `module:function`; the function takes (full_refresh, partition)
-and returns the exit code.
+The run executes in this process on the project's PostgreSQL-backed Dagster instance, so it
+shows in the UI's run history like any other; the engine draws its progress bar on the
+terminal. Prints the materialization summary and the checks; exit 1 when the run or a blocking
+check failed. Sources with no `SYNC_<SOURCE>_API_URL` get the embedded reference upstream.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
+import dagster as dg
+
+from sync_pipeline.db.connect import app_database_url
+from sync_pipeline.db.migrations import migrate
 from sync_pipeline.errors import ConfigError
+from sync_pipeline.instance import persistent_instance
+from sync_pipeline.upstream.process import start_for_unset_sources
 
-SOURCE_SYNCS: dict[str, str] = {}
+QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass(frozen=True)
+class SourceSync:
+    """How the CLI runs one source: its job, and what a full refresh adds to a run."""
+
+    job_name: str
+    partitions: dg.PartitionsDefinition
+    full_refresh_run_config: dict[str, Any] = field(default_factory=dict)
+    full_refresh_tags: Callable[[], dict[str, str]] | None = None
+    summary_asset: str = ""
+
+
+SOURCE_SYNCS: dict[str, str] = {
+    "cars": "sync_pipeline.defs.cars.jobs:CARS_SOURCE_SYNC",
+}
 
 
 def run_source_sync(source: str, full_refresh: bool, partition: str | None) -> int:
+    spec = _load(source)
+    url = app_database_url()
+    migrate(url)
+    with ExitStack() as stack:
+        start_for_unset_sources(stack, os.environ)
+        instance = stack.enter_context(persistent_instance(url))
+        result = execute_source_run(spec, instance, full_refresh, partition)
+    print_summary(result, spec)
+    return 0 if result.success and not failed_blocking_checks(result) else 1
+
+
+def execute_source_run(spec: SourceSync, instance: dg.DagsterInstance, full_refresh: bool,
+                       partition: str | None) -> dg.ExecuteInProcessResult:
+    from sync_pipeline.definitions import defs
+
+    job = defs.resolve_job_def(spec.job_name)
+    run_config = {**QUIET_LOGGING}
+    tags: dict[str, str] = {}
+    partition_key = None
+    if full_refresh:
+        run_config.update(spec.full_refresh_run_config)
+        tags = spec.full_refresh_tags() if spec.full_refresh_tags else {}
+    else:
+        partition_key = partition or spec.partitions.get_last_partition_key()
+        if not spec.partitions.has_partition_key(partition_key):
+            raise ConfigError(f"{partition_key!r} is not a partition of {spec.job_name}")
+    return job.execute_in_process(instance=instance, run_config=run_config, tags=tags,
+                                  partition_key=partition_key, raise_on_error=False)
+
+
+def failed_blocking_checks(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation]:
+    return [e for e in _check_evaluations(result) if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+
+
+def print_summary(result: dg.ExecuteInProcessResult, spec: SourceSync) -> None:
+    print(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.to_user_string() == spec.summary_asset:
+            summary = materialization.metadata.get("summary")
+            if summary is not None:
+                print(summary.value)
+                break
+    for evaluation in _check_evaluations(result):
+        status = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
+        figures = ", ".join(f"{k}={_short(v.value)}" for k, v in evaluation.metadata.items())
+        print(f"check {evaluation.check_name}: {status}  {figures}")
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            print(f"error: {event.step_failure_data.error.message.strip().splitlines()[0]}")
+
+
+def _check_evaluations(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation]:
+    return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+
+
+def _short(value: Any) -> str:
+    return f"{value:,.2f}" if isinstance(value, float) else str(value)
+
+
+def _load(source: str) -> SourceSync:
     target = SOURCE_SYNCS.get(source)
     if target is None:
-        raise ConfigError(f"source {source!r} has no pipeline yet; available: {', '.join(SOURCE_SYNCS) or 'none'}")
-    module_name, func_name = target.split(":")
-    return getattr(importlib.import_module(module_name), func_name)(full_refresh=full_refresh, partition=partition)
+        raise ConfigError(f"source {source!r} has no pipeline yet; available: {', '.join(SOURCE_SYNCS)}")
+    module_name, attribute = target.split(":")
+    return getattr(importlib.import_module(module_name), attribute)

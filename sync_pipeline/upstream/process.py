@@ -6,10 +6,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from typing import Any
+from contextlib import ExitStack
+from typing import IO, Any, MutableMapping
 
 import httpx
+
+from sync_pipeline.settings import SOURCES, source_env_names
 
 READY_TIMEOUT_S = 120.0
 
@@ -43,10 +47,16 @@ class UpstreamProcess:
         self.sizes = sizes or {}
         self.workers = workers
         self._proc: subprocess.Popen | None = None
+        self._stderr: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (benchmarks read its CPU time from /proc)."""
+        return self._proc.pid if self._proc is not None else None
 
     def start(self) -> "UpstreamProcess":
         cmd = [sys.executable, "-m", "sync_pipeline.upstream", "--host", "127.0.0.1", "--port", str(self.port),
@@ -57,7 +67,9 @@ class UpstreamProcess:
         env.pop("SYNC_UPSTREAM_TOKEN", None)
         if self.token:
             env["SYNC_UPSTREAM_TOKEN"] = self.token
-        self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # A file, not a pipe: a pipe nobody reads would block the server once 64 KB were logged.
+        self._stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=self._stderr)
         self._wait_ready()
         return self
 
@@ -65,7 +77,7 @@ class UpstreamProcess:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace")[-2000:]
+                err = self._stderr_tail()
                 raise RuntimeError(f"reference upstream exited with {self._proc.returncode}: {err}")
             try:
                 if httpx.get(f"{self.url}/openapi.json", timeout=1.0).status_code == 200:
@@ -95,12 +107,33 @@ class UpstreamProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-        if self._proc.stderr:
-            self._proc.stderr.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
         self._proc = None
+
+    def _stderr_tail(self, limit: int = 2000) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-limit:]
 
     def __enter__(self) -> "UpstreamProcess":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def start_for_unset_sources(stack: ExitStack, env: MutableMapping[str, str], profile: str = "none",
+                            sizes: dict[str, int] | None = None) -> UpstreamProcess | None:
+    """Start one reference upstream for every source whose `SYNC_<SOURCE>_API_URL` is unset in
+    `env`, point those variables at it, and stop it when `stack` closes. None if all are set."""
+    unset = [s for s in SOURCES if not env.get(source_env_names(s)[0])]
+    if not unset:
+        return None
+    upstream = stack.enter_context(UpstreamProcess(profile=profile, sizes=sizes))
+    for source in unset:
+        env[source_env_names(source)[0]] = upstream.url
+    print(f"reference upstream ({profile}) at {upstream.url} for: {', '.join(unset)}", flush=True)
+    return upstream

@@ -51,6 +51,7 @@ class SlotSchedule:
         self.rate_factor = rate_factor
         self.slow_for_s = slow_for_s
         self.next_slot = -math.inf
+        self.paused_until = -math.inf
         self.slowdown = 1.0
         self.slow_until = -math.inf
 
@@ -66,11 +67,17 @@ class SlotSchedule:
         return first, interval
 
     def throttle(self, now: float, pause_s: float) -> None:
-        """No slot before `now + pause_s`; the rate drops by `rate_factor` for `slow_for_s`."""
-        self.next_slot = max(self.next_slot, now + pause_s)
-        current = self.slowdown if now < self.slow_until else 1.0
-        self.slowdown = min(MAX_SLOWDOWN, current / self.rate_factor)
-        self.slow_until = now + pause_s + self.slow_for_s
+        """No slot before `now + pause_s`; the rate drops by `rate_factor` until `slow_for_s` after.
+
+        Only a 429 that comes after the last pause ended lowers the rate again (compounding, at
+        most `MAX_SLOWDOWN` times): the 429s of requests already in flight count as one.
+        """
+        if now >= self.paused_until:
+            current = self.slowdown if now < self.slow_until else 1.0
+            self.slowdown = min(MAX_SLOWDOWN, current / self.rate_factor)
+        self.paused_until = max(self.paused_until, now + pause_s)
+        self.next_slot = max(self.next_slot, self.paused_until)
+        self.slow_until = max(self.slow_until, now + pause_s + self.slow_for_s)
 
     def current_rps(self, now: float) -> float | None:
         interval = self.interval_s(now)
@@ -81,17 +88,21 @@ class TokenBucket:
     """An asyncio rate limiter for one process: `await bucket.acquire()` before each request.
 
     Holds `rate` requests per second over any long window (exactly, given demand) and lets
-    at most `burst` go at once after an idle spell. Waiters are served in the order they ask.
+    at most `burst` go at once after an idle spell. Waiters are served in the order they ask;
+    one that was already waiting when a `throttle` pause began waits for the pause too.
     """
 
     def __init__(self, rate: float | None, burst: int = 1, rate_factor: float = 0.8, slow_for_s: float = 60.0) -> None:
         self._schedule = SlotSchedule(rate, burst, rate_factor, slow_for_s)
 
     async def acquire(self) -> None:
-        now = time.monotonic()
-        slot, _ = self._schedule.claim(now)
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        while True:
+            now = time.monotonic()
+            slot, _ = self._schedule.claim(now)
+            if slot > now:
+                await asyncio.sleep(slot - now)
+            if time.monotonic() >= self._schedule.paused_until:
+                return
 
     async def throttle(self, pause_s: float) -> None:
         self._schedule.throttle(time.monotonic(), pause_s)

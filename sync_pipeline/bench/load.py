@@ -1,0 +1,306 @@
+"""`sync-pipeline bench load`: the database side of the engine against the usual alternatives.
+
+200k contract cars (`--quick`: 20k) in memory, written into a scratch database created on the
+application's server and dropped afterwards. Our paths (first load, unchanged re-sync, 1%
+changed + 5% touched) and, on tables of their own, the plain `INSERT ... ON CONFLICT DO UPDATE
+... WHERE fingerprint <> EXCLUDED.fingerprint` over every row, row-by-row SQLAlchemy upserts and
+pandas `to_sql(method='multi')` (those two on a sample). Rows written come from
+pg_stat_user_tables; rows locked without a change are rows whose xmax a phase set; WAL is the
+whole server's `pg_current_wal_lsn()` delta, so other sessions' writes count against us.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import psycopg
+from psycopg import sql
+
+from sync_pipeline.bench.report import BenchOptions, BenchReport
+from sync_pipeline.db.connect import app_database_url
+from sync_pipeline.db.migrations import migrate
+from sync_pipeline.db.pool import open_pool
+from sync_pipeline.db.urls import DatabaseUrl
+from sync_pipeline.engine.changeset import StoredFingerprints
+from sync_pipeline.engine.checkpoints import Position
+from sync_pipeline.engine.fingerprint import fingerprint
+from sync_pipeline.engine.records import record_row
+from sync_pipeline.engine.sync_run import SyncRun
+from sync_pipeline.engine.write_options import WriteOptions
+from sync_pipeline.entities.cars import CARS
+from sync_pipeline.upstream.data.cars import generate_cars, touch_car, update_car
+from sync_pipeline.upstream.data.rng import stream
+
+PAGE_SIZE = 1000
+SAMPLE = 5000
+MB = 1_000_000
+
+
+@dataclass
+class Phase:
+    """What one measured phase cost: time, rows it wrote and locked in its table, server WAL."""
+
+    rows: int
+    seconds: float
+    written: int
+    locked: int
+    wal_bytes: int
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds
+
+
+def run(options: BenchOptions) -> BenchReport:
+    count = 20_000 if options.quick else 200_000
+    report = BenchReport("load")
+    write_options = WriteOptions.from_env()
+    started = time.perf_counter()
+    cars = generate_cars(seed=1, count=count)
+    changed, mutated = mutate(cars)
+    gc.collect()
+    gc.freeze()  # the inputs held here are not garbage; keep the collector from rescanning them
+    report.info("cars generated", count, "rows")
+    with scratch_database() as url, psycopg.connect(url.conninfo(), autocommit=True) as observer:
+        ours = measure_ours(url, observer, cars, mutated, write_options, report)
+        plain = measure_plain_upsert(url, observer, cars, mutated, write_options)
+        orm_rate = sqlalchemy_row_by_row_rate(url, cars[:SAMPLE])
+        pandas_rate = pandas_to_sql_rate(url, cars[:SAMPLE])
+        compare_lookups_and_staging(url, cars, report)
+    report_ours(report, ours, changed, count)
+    report_baselines(report, ours, plain, orm_rate, pandas_rate)
+    report.environment.update({"rows": count, "batch_size": write_options.batch_size, "gc_frozen_inputs": True,
+                               "parallel_batches": write_options.parallel_batches,
+                               "wall_s": round(time.perf_counter() - started, 1)})
+    return report
+
+
+def mutate(cars: list[dict]) -> tuple[set[int], list[dict]]:
+    """A copy of `cars` with 1% updated (business change) and another 5% touched (volatile only)."""
+    rng = stream(1, "bench-load-mutations")
+    picked = rng.choice(len(cars), size=len(cars) * 6 // 100, replace=False).tolist()
+    updated, touched = picked[:len(cars) // 100], picked[len(cars) // 100:]
+    mutated = [dict(car) for car in cars]
+    for index in updated:
+        update_car(mutated[index], rng, stamp_ms=1_800_000_000_000)
+    for index in touched:
+        touch_car(mutated[index], rng, stamp_ms=1_800_000_000_000)
+    return {mutated[i]["id"] for i in updated}, mutated
+
+
+def measure_ours(url: DatabaseUrl, observer: psycopg.Connection, cars: list[dict], mutated: list[dict],
+                 options: WriteOptions, report: BenchReport) -> dict[str, Phase]:
+    phases = {}
+    for name, records in (("first", cars), ("unchanged", cars), ("mutated", mutated)):
+        run_id = f"bench-{name}"
+        phases[name] = measure(observer, "cars", len(records), lambda: sync_pages(url, records, options, run_id))
+    phases["diff_keys"] = observer.execute(
+        "SELECT count(DISTINCT record_key) FROM sync_change_log WHERE run_id = 'bench-mutated'").fetchone()[0]
+    return phases
+
+
+def sync_pages(url: DatabaseUrl, records: list[dict], options: WriteOptions, run_id: str) -> None:
+    with open_pool(url, max_size=options.parallel_batches + 1, name="bench_load") as pool:
+        with SyncRun(pool, CARS, pipeline="cars", partition="bench", run_id=run_id, options=options) as run:
+            for number, start in enumerate(range(0, len(records), PAGE_SIZE), start=1):
+                run.add_page(records[start:start + PAGE_SIZE], Position(page=number))
+            run.finish(full_snapshot=True)
+
+
+def measure(observer: psycopg.Connection, table: str, rows: int, work) -> Phase:
+    """Run `work` (which must close its connections, so their statistics are flushed).
+
+    Rows locked without a change: row versions older than the phase whose xmax the phase set
+    (rows it rewrote are new versions and count as written instead).
+    """
+    written_before = settled_writes(observer, table)
+    wal_before = observer.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    xid_before = observer.execute("SELECT pg_current_xact_id()::text::bigint % 4294967296").fetchone()[0]
+    began = time.perf_counter()
+    work()
+    seconds = time.perf_counter() - began
+    wal = observer.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)::bigint", (wal_before,)).fetchone()[0]
+    locked = observer.execute(sql.SQL(
+        "SELECT count(*) FROM {} WHERE xmax::text::bigint >= %(xid)s AND xmin::text::bigint < %(xid)s").format(
+        sql.Identifier(table)), {"xid": xid_before}).fetchone()[0]
+    return Phase(rows, seconds, settled_writes(observer, table) - written_before, locked, wal)
+
+
+def settled_writes(observer: psycopg.Connection, table: str) -> int:
+    """n_tup_ins + n_tup_upd + n_tup_del of `table`, read until closed backends have flushed."""
+    readings: list[int] = []
+    for _ in range(40):
+        observer.execute("SELECT pg_stat_clear_snapshot()")
+        readings.append(observer.execute(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint FROM pg_stat_user_tables "
+            "WHERE relname = %s", (table,)).fetchone()[0])
+        if len(readings) >= 3 and readings[-1] == readings[-2] == readings[-3]:
+            break
+        time.sleep(0.05)
+    return readings[-1]
+
+
+def measure_plain_upsert(url: DatabaseUrl, observer: psycopg.Connection, cars: list[dict], mutated: list[dict],
+                         options: WriteOptions) -> dict[str, Phase]:
+    """The textbook upsert on its own table: every row COPYed and offered to ON CONFLICT."""
+    observer.execute("CREATE TABLE cars_plain (LIKE cars INCLUDING ALL)")
+    phases = {}
+    for name, records in (("first", cars), ("unchanged", cars), ("mutated", mutated)):
+        phases[name] = measure(observer, "cars_plain", len(records), lambda: plain_upsert(url, records, options))
+    return phases
+
+
+def plain_upsert(url: DatabaseUrl, records: list[dict], options: WriteOptions) -> None:
+    columns = sql.SQL(", ").join(map(sql.Identifier, CARS.copy_columns))
+    updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in CARS.copy_columns[1:])
+    upsert = sql.SQL("INSERT INTO cars_plain ({c}, last_run_id) SELECT {c}, 'plain' FROM plain_stage "
+                     "ON CONFLICT (id) DO UPDATE SET {u} WHERE cars_plain.fingerprint <> EXCLUDED.fingerprint"
+                     ).format(c=columns, u=updates)
+    excluded = CARS.fingerprint_excluded
+    with psycopg.connect(url.conninfo()) as conn:
+        conn.execute(sql.SQL("CREATE TEMP TABLE plain_stage ON COMMIT DELETE ROWS AS "
+                             "SELECT {} FROM cars WITH NO DATA").format(columns))
+        conn.commit()
+        for start in range(0, len(records), options.batch_size):
+            with conn.transaction():
+                conn.execute("SET LOCAL TimeZone = 'UTC'")
+                with conn.cursor().copy(sql.SQL("COPY plain_stage ({}) FROM STDIN").format(columns)) as copy:
+                    for car in records[start:start + options.batch_size]:
+                        copy.write_row(record_row(CARS, car, fingerprint(car, excluded)))
+                conn.execute(upsert)
+
+
+def sqlalchemy_row_by_row_rate(url: DatabaseUrl, cars: list[dict]) -> float:
+    """One `INSERT ... ON CONFLICT` statement per row through SQLAlchemy Core, in one transaction."""
+    from sqlalchemy import MetaData, Table, create_engine
+    from sqlalchemy.dialects.postgresql import insert
+
+    engine = create_engine(url.raw.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE cars_orm (LIKE cars INCLUDING ALL)")
+        table = Table("cars_orm", MetaData(), autoload_with=engine)
+        began = time.perf_counter()
+        with engine.begin() as conn:
+            for car in cars:
+                row = orm_row(car)
+                statement = insert(table).values(**row)
+                conn.execute(statement.on_conflict_do_update(
+                    index_elements=["id"], set_={k: statement.excluded[k] for k in row if k != "id"},
+                    where=table.c.fingerprint != statement.excluded.fingerprint))
+        return len(cars) / (time.perf_counter() - began)
+    finally:
+        engine.dispose()
+
+
+def pandas_to_sql_rate(url: DatabaseUrl, cars: list[dict]) -> float:
+    import pandas as pd
+    from sqlalchemy import LargeBinary, Numeric, create_engine
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    engine = create_engine(url.raw.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE cars_pandas (LIKE cars INCLUDING ALL)")
+        began = time.perf_counter()
+        frame = pd.DataFrame([orm_row(car) for car in cars])
+        frame.to_sql("cars_pandas", engine, if_exists="append", index=False, method="multi", chunksize=1000,
+                     dtype={"dealer": JSONB(), "features": JSONB(), "extra": JSONB(), "price": Numeric(12, 2),
+                            "fingerprint": LargeBinary()})
+        return len(cars) / (time.perf_counter() - began)
+    finally:
+        engine.dispose()
+
+
+def orm_row(car: dict) -> dict:
+    """A car as ORM-style code would hand it over: typed values, fingerprint included."""
+    from datetime import datetime
+    from decimal import Decimal
+
+    row = dict(car, price=Decimal(car["price"]), extra=None, last_run_id="baseline",
+               fingerprint=fingerprint(car, CARS.fingerprint_excluded))
+    for name in ("listed_at", "updated_at", "scraped_at"):
+        row[name] = datetime.fromisoformat(car[name])
+    return row
+
+
+def compare_lookups_and_staging(url: DatabaseUrl, cars: list[dict], report: BenchReport) -> None:
+    """Why the engine preloads a scope's fingerprints, and why UNLOGGED staging is fine."""
+    keys = [car["id"] for car in cars]
+    with psycopg.connect(url.conninfo()) as conn:
+        began = time.perf_counter()
+        StoredFingerprints.load(conn, CARS)
+        report.info("fingerprint lookup: whole scope in one query", time.perf_counter() - began, "s")
+        began = time.perf_counter()
+        stored = StoredFingerprints(CARS)
+        for start in range(0, len(keys), 5000):
+            stored.load_keys(conn, keys[start:start + 5000])
+        report.info("fingerprint lookup: per 5000-key batch, summed", time.perf_counter() - began, "s")
+        rows = [record_row(CARS, car, bytes(16)) for car in cars[:50_000]]
+        columns = sql.SQL(", ").join(map(sql.Identifier, CARS.copy_columns))
+        for kind in ("UNLOGGED", "TEMP"):
+            conn.execute(sql.SQL(f"CREATE {kind} TABLE stage_{kind.lower()} AS SELECT {{}} FROM cars WITH NO DATA"
+                                 ).format(columns))
+            began = time.perf_counter()
+            with conn.cursor().copy(sql.SQL(f"COPY stage_{kind.lower()} ({{}}) FROM STDIN").format(columns)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            conn.commit()
+            report.info(f"COPY into a {kind} staging table", len(rows) / (time.perf_counter() - began), "rows/s")
+
+
+def report_ours(report: BenchReport, ours: dict, changed: set[int], count: int) -> None:
+    first, unchanged, mutated = ours["first"], ours["unchanged"], ours["mutated"]
+    report.at_least("first load into an empty table, incl. fingerprinting", first.rows_per_s, "rows/s", 80_000)
+    report.info("first load WAL (whole server)", first.wal_bytes / MB, "MB")
+    report.at_least("unchanged re-sync", unchanged.rows_per_s, "rows/s", 300_000)
+    report.equal("unchanged re-sync: rows written", unchanged.written, "rows", 0)
+    report.equal("unchanged re-sync: rows locked", unchanged.locked, "rows", 0)
+    report.at_most("unchanged re-sync: WAL (whole server)", unchanged.wal_bytes / MB, "MB", 1)
+    report.info("1% changed + 5% touched re-sync", mutated.rows_per_s, "rows/s")
+    report.equal("1%/5%: rows written", mutated.written, "rows", len(changed))
+    report.equal("1%/5%: rows with field diffs logged", ours["diff_keys"], "rows", len(changed))
+    report.equal("1%/5%: rows locked without a change", mutated.locked, "rows", 0)
+    report.info("1%/5% WAL (whole server)", mutated.wal_bytes / MB, "MB")
+
+
+def report_baselines(report: BenchReport, ours: dict, plain: dict, orm_rate: float, pandas_rate: float) -> None:
+    report.info("plain ON CONFLICT WHERE hash<>: first load", plain["first"].rows_per_s, "rows/s")
+    report.info("plain ON CONFLICT: unchanged re-sync", plain["unchanged"].rows_per_s, "rows/s")
+    report.info("plain ON CONFLICT: unchanged re-sync rows written", plain["unchanged"].written, "rows")
+    report.info("plain ON CONFLICT: unchanged re-sync rows locked", plain["unchanged"].locked, "rows")
+    report.info("plain ON CONFLICT: unchanged re-sync WAL (whole server)", plain["unchanged"].wal_bytes / MB, "MB")
+    report.info("plain ON CONFLICT: 1%/5% re-sync", plain["mutated"].rows_per_s, "rows/s")
+    report.info("plain ON CONFLICT: 1%/5% rows locked without a change", plain["mutated"].locked, "rows")
+    report.info(f"row-by-row SQLAlchemy upserts, {SAMPLE}-row sample", orm_rate, "rows/s")
+    report.info(f"pandas to_sql(method='multi'), {SAMPLE}-row sample", pandas_rate, "rows/s")
+    report.info("ratio first load: ours / plain ON CONFLICT", ours["first"].rows_per_s / plain["first"].rows_per_s, "x")
+    report.info("ratio first load: ours / SQLAlchemy row-by-row", ours["first"].rows_per_s / orm_rate, "x")
+    report.info("ratio first load: ours / pandas to_sql", ours["first"].rows_per_s / pandas_rate, "x")
+    report.info("ratio unchanged re-sync: ours / plain ON CONFLICT",
+                ours["unchanged"].rows_per_s / plain["unchanged"].rows_per_s, "x")
+    report.info("ratio unchanged re-sync WAL: ours / plain ON CONFLICT",
+                ours["unchanged"].wal_bytes / max(plain["unchanged"].wal_bytes, 1), "x")
+    report.info("ratio 1%/5% re-sync: ours / plain ON CONFLICT",
+                ours["mutated"].rows_per_s / plain["mutated"].rows_per_s, "x")
+
+
+@contextmanager
+def scratch_database() -> Iterator[DatabaseUrl]:
+    """A fresh, migrated database on the application's server, dropped afterwards."""
+    server = app_database_url()
+    url = server.with_database(f"sync_bench_load_{uuid.uuid4().hex[:10]}")
+    name = sql.Identifier(url.database)
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))

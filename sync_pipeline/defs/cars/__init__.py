@@ -1,0 +1,1 @@
+"""The cars catalogue in Dagster: partitioned assets, checks, job and schedules."""

@@ -1,0 +1,56 @@
+"""The cars job, and the schedules that run it (both off by default).
+
+- hourly: today's partition (at 00:05 also yesterday's, for changes of its last hour);
+- nightly: the full refresh, one run over every partition, the only run that may delist.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from sync_pipeline.defs.cars.assets import UPSTREAM_TAG, cars_sync
+from sync_pipeline.defs.cars.partitions import cars_daily_partitions
+from sync_pipeline.sources import SourceSync
+
+cars_sync_job = dg.define_asset_job(
+    "cars_sync_job", selection=dg.AssetSelection.assets(cars_sync), partitions_def=cars_daily_partitions,
+    tags=UPSTREAM_TAG, description="Sync cars for a partition (updated_at day), a range, or a full refresh.",
+)
+
+FULL_REFRESH_RUN_CONFIG = {"ops": {"cars_sync": {"config": {"full_refresh": True}}}}
+
+
+def full_refresh_tags(partitions: dg.PartitionsDefinition = cars_daily_partitions) -> dict[str, str]:
+    """Run tags that make one run cover every partition (a full refresh marks them all fresh)."""
+    keys = partitions.get_partition_keys()
+    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+            "sync_pipeline/full_refresh": "true", **UPSTREAM_TAG}
+
+
+@dg.schedule(job=cars_sync_job, cron_schedule="5 * * * *", execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.STOPPED,
+             description="Hourly incremental sync of today's updated_at window (and yesterday's at 00:05).")
+def cars_hourly_schedule(context: dg.ScheduleEvaluationContext):
+    now = context.scheduled_execution_time
+    days = [now] + ([now - timedelta(days=1)] if now.hour == 0 else [])
+    for day in days:
+        key = day.strftime("%Y-%m-%d")
+        yield dg.RunRequest(run_key=f"cars-hourly-{key}-{now:%Y%m%dT%H}", partition_key=key)
+
+
+@dg.schedule(job=cars_sync_job, cron_schedule="30 2 * * *", execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.STOPPED,
+             description="Nightly full refresh: walks the whole catalogue and delists cars that disappeared.")
+def cars_nightly_full_refresh_schedule(context: dg.ScheduleEvaluationContext):
+    stamp = context.scheduled_execution_time.strftime("%Y%m%d")
+    return dg.RunRequest(run_key=f"cars-full-refresh-{stamp}", run_config=FULL_REFRESH_RUN_CONFIG,
+                         tags=full_refresh_tags())
+
+
+CARS_SOURCE_SYNC = SourceSync(
+    job_name="cars_sync_job", partitions=cars_daily_partitions, full_refresh_run_config=FULL_REFRESH_RUN_CONFIG,
+    full_refresh_tags=full_refresh_tags, summary_asset="cars",
+)

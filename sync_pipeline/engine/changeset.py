@@ -1,0 +1,154 @@
+"""Classify fetched records against the stored fingerprints: new, changed, unchanged, missing.
+
+The stored fingerprints of a scope are loaded with one query into a dict (key -> 16 bytes) and
+compared in Python; only new and changed records go on to PostgreSQL, so an unchanged record
+costs a hash and a dict lookup, and the database sees nothing of it (no lock, no WAL).
+A soft-deleted row is stored with an empty fingerprint, so a key that reappears is *changed*
+(the merge revives it) rather than new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, NamedTuple
+
+import psycopg
+from psycopg import sql
+
+from sync_pipeline.engine.entity import EntitySpec
+from sync_pipeline.engine.column_types import NUL_ESCAPE, contains_nul
+from sync_pipeline.engine.fingerprint import FingerprintError, canonical_json, digest_of
+from sync_pipeline.engine.records import Key, RecordRejected, Rejection, key_reader, key_text, raw_json
+
+SOFT_DELETED = b""
+
+
+class Candidate(NamedTuple):
+    """A record to write, with its converted key and fingerprint."""
+
+    key: Key
+    fingerprint: bytes
+    record: dict
+
+
+@dataclass
+class ChangeSet:
+    """One batch, classified. Duplicated keys keep their last record (`duplicates` counts the rest).
+
+    `rejected_keys` are the keys of rejected records that had a usable key: the records exist
+    upstream, so a full snapshot must not count them as missing.
+    """
+
+    new: list[Candidate] = field(default_factory=list)
+    changed: list[Candidate] = field(default_factory=list)
+    unchanged: list[Key] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    rejected_keys: list[Key] = field(default_factory=list)
+    duplicates: int = 0
+
+    @property
+    def to_write(self) -> list[Candidate]:
+        return self.new + self.changed
+
+    @property
+    def seen_keys(self) -> list[Key]:
+        return [c.key for c in self.new] + [c.key for c in self.changed] + self.unchanged
+
+
+class StoredFingerprints:
+    """Key -> stored fingerprint (`SOFT_DELETED` for soft-deleted rows) of one scope."""
+
+    def __init__(self, spec: EntitySpec, fingerprints: dict[Key, bytes] | None = None) -> None:
+        self.spec = spec
+        self.fingerprints: dict[Key, bytes] = fingerprints if fingerprints is not None else {}
+
+    @classmethod
+    def load(cls, conn: psycopg.Connection, spec: EntitySpec, scope: Mapping[str, Any] | None = None) -> "StoredFingerprints":
+        """Every row of `scope` (all rows when the spec has no scope columns), in one query.
+
+        Raises `ValueError` when `scope` does not name exactly the spec's scope columns.
+        """
+        scope = dict(scope or {})
+        if set(scope) != set(spec.scope):
+            raise ValueError(f"{spec.table}: scope must give {list(spec.scope)}, got {sorted(scope)}")
+        where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in spec.scope)
+        query = _select_fingerprints(spec) + (sql.SQL(" WHERE ") + where if spec.scope else sql.SQL(""))
+        return cls(spec, _fetch(conn, spec, query, [scope[c] for c in spec.scope]))
+
+    def load_keys(self, conn: psycopg.Connection, keys: Iterable[Key]) -> None:
+        """Add the stored fingerprints of just these keys (for incremental syncs of big tables)."""
+        wanted = [k for k in keys if k not in self.fingerprints]
+        if wanted:
+            query = _select_fingerprints(self.spec) + sql.SQL(" WHERE ") + self.spec.key_in_sql()
+            self.fingerprints.update(_fetch(conn, self.spec, query, self.spec.key_arrays(wanted)))
+
+    def remember(self, candidates: Iterable[Candidate]) -> None:
+        """Record fingerprints about to be written, so later batches compare against them."""
+        self.fingerprints.update((c.key, c.fingerprint) for c in candidates)
+
+    def forget_deleted(self, keys: Iterable[Key]) -> None:
+        self.fingerprints.update((k, SOFT_DELETED) for k in keys)
+
+    def live_keys(self) -> list[Key]:
+        return [k for k, digest in self.fingerprints.items() if digest]
+
+    def missing(self, seen: set[Key]) -> list[Key]:
+        """Live keys not in `seen`: what a full snapshot that saw `seen` no longer has."""
+        return [k for k, digest in self.fingerprints.items() if digest and k not in seen]
+
+
+def build_change_set(spec: EntitySpec, records: Iterable[Any], stored: StoredFingerprints) -> ChangeSet:
+    """Key, fingerprint and classify every record; records without a usable key are rejected."""
+    changes = ChangeSet()
+    digests: dict[Key, bytes] = {}
+    latest: dict[Key, dict] = {}
+    excluded = spec.fingerprint_excluded
+    read_key = key_reader(spec)
+    accepted = 0
+    for record in records:
+        try:
+            key = read_key(record)
+        except RecordRejected as exc:
+            changes.rejected.append(Rejection(None, str(exc), raw_json(record)))
+            continue
+        try:
+            canonical = canonical_json(record, excluded)
+            if NUL_ESCAPE in canonical and contains_nul(record):
+                raise FingerprintError(f"{_first_field_with_nul(record)}: contains a NUL character, "
+                                       "which PostgreSQL text and jsonb cannot store")
+        except FingerprintError as exc:
+            changes.rejected.append(Rejection(key_text(key), str(exc), raw_json(record)))
+            changes.rejected_keys.append(key)
+            continue
+        digests[key] = digest_of(canonical)
+        latest[key] = record
+        accepted += 1
+    changes.duplicates = accepted - len(latest)
+    stored_fingerprints = stored.fingerprints
+    for key, record in latest.items():
+        digest = digests[key]
+        previous = stored_fingerprints.get(key)
+        if previous == digest:
+            changes.unchanged.append(key)
+        elif previous is None:
+            changes.new.append(Candidate(key, digest, record))
+        else:
+            changes.changed.append(Candidate(key, digest, record))
+    return changes
+
+
+def _first_field_with_nul(record: dict) -> str:
+    return next((k for k, v in record.items() if contains_nul(k) or contains_nul(v)), "?")
+
+
+def _select_fingerprints(spec: EntitySpec) -> sql.Composed:
+    return sql.SQL("SELECT {}, CASE WHEN deleted_at IS NULL THEN fingerprint ELSE '' END FROM {}").format(
+        spec.key_select_sql(), spec.table_sql)
+
+
+def _fetch(conn: psycopg.Connection, spec: EntitySpec, query: sql.Composable, params: list) -> dict[Key, bytes]:
+    with conn.cursor(binary=True) as cur:
+        cur.execute(query, params)
+        if len(spec.key) == 1:
+            return dict(cur.fetchall())
+        return {row[:-1]: row[-1] for row in cur.fetchall()}

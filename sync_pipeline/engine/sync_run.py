@@ -1,0 +1,230 @@
+"""`SyncRun`: one run writing fetched records of one (pipeline, partition) into its table.
+
+    with SyncRun(pool, CARS, pipeline="cars", partition="all", run_id=run_id) as run:
+        for page in fetch_pages(start=run.checkpoint.next_page):
+            run.add_page(page.items, Position(page=page.number))
+        result = run.finish(full_snapshot=True)
+
+Opening takes the scope lock (`ScopeBusy` if another run holds it), checks the table against
+the spec, resumes or starts the checkpoint, creates the staging tables and loads the stored
+fingerprints. Pages are grouped into batches of whole pages; each batch is classified and
+typed here, then written on a pooled connection in one transaction that also advances the
+checkpoint. Up to `parallel_batches` batches are in flight; they commit in order, and a batch
+that rewrites a key of one still in flight waits for it. A batch that PostgreSQL picks as a
+deadlock victim (possible only with another writer of the same rows) is retried whole, up to
+`DEADLOCK_ATTEMPTS` times; the batch's writes are idempotent. The first failure fails the run;
+leaving the block without `finish()` marks the checkpoint `failed` (still resumable).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from typing import Any, Iterable, Mapping
+
+from psycopg import sql
+from psycopg.errors import DeadlockDetected
+from psycopg_pool import ConnectionPool
+
+from sync_pipeline.engine import checkpoints
+from sync_pipeline.engine.batch import BatchResult, PreparedBatch, prepare_batch, write_batch
+from sync_pipeline.engine.changeset import StoredFingerprints, build_change_set
+from sync_pipeline.engine.checkpoints import Checkpoint, Position
+from sync_pipeline.engine.entity import EntitySpec
+from sync_pipeline.engine.records import Key, usable_keys
+from sync_pipeline.engine.scope_lock import scope_lock
+from sync_pipeline.engine.soft_delete import SnapshotOutcome, soft_delete_refusal, soft_delete_rows
+from sync_pipeline.engine.staging import ANALYZE_MIN_ROWS, StagingTable
+from sync_pipeline.engine.sync_result import SyncResult
+from sync_pipeline.engine.table_check import check_table_matches_spec
+from sync_pipeline.engine.write_options import WriteOptions
+
+ANALYZE_TARGET_SHARE = 0.1
+DEADLOCK_ATTEMPTS = 3
+
+
+class BatchAborted(RuntimeError):
+    """A batch was rolled back because a batch before it failed."""
+
+
+class SyncRun:
+    """Writes batches of records into `spec.table` for one run; use as a context manager."""
+
+    def __init__(self, pool: ConnectionPool, spec: EntitySpec, *, pipeline: str, partition: str, run_id: str,
+                 scope: Mapping[str, Any] | None = None, options: WriteOptions | None = None) -> None:
+        self.spec, self.pipeline, self.partition, self.run_id = spec, pipeline, partition, run_id
+        self.scope = dict(scope or {})
+        self.options = options or WriteOptions()
+        self.result = SyncResult()
+        self.checkpoint: Checkpoint | None = None
+        self._pool = pool
+        self._exit = ExitStack()
+        self._buffer: list = []
+        self._buffer_position = Position()
+        self._seen: set[Key] = set()
+        self._in_flight: deque[tuple[Future, set]] = deque()
+        self._last_future: Future | None = None
+        self._finished = False
+
+    def __enter__(self) -> "SyncRun":
+        if self._pool.max_size < self.options.parallel_batches + 1:
+            raise ValueError(f"the pool holds {self._pool.max_size} connections; a run needs "
+                             f"parallel_batches + 1 = {self.options.parallel_batches + 1}")
+        try:
+            self._open()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def _open(self) -> None:
+        self._control = self._exit.enter_context(self._pool.connection())
+        self._exit.enter_context(scope_lock(self._control, self.pipeline, self.partition))
+        with self._control.transaction():
+            check_table_matches_spec(self._control, self.spec)
+        self.checkpoint = checkpoints.start_or_resume(self._control, self.pipeline, self.partition, self.run_id,
+                                                      self.options.checkpoint_max_age)
+        with self._control.transaction():
+            self._stored = (StoredFingerprints.load(self._control, self.spec, self.scope)
+                            if self.options.preload_fingerprints else StoredFingerprints(self.spec))
+        self._live_before = len(self._stored.live_keys())
+        self._staging = StagingTable(self.spec)
+        self._executor = self._exit.enter_context(ThreadPoolExecutor(self.options.parallel_batches,
+                                                                     thread_name_prefix=f"sync-{self.spec.table}"))
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            self._drain(raise_errors=False)
+            if not self._finished and self.checkpoint is not None and not self._control.closed:
+                self._control.rollback()
+                with self._control.transaction():
+                    checkpoints.set_status(self._control, self.checkpoint, "failed")
+        finally:
+            self._exit.close()
+
+    def add_page(self, records: Iterable[Any], position: Position = Position()) -> None:
+        """Buffer one page's records; a batch is written once the buffer holds `batch_size` rows.
+
+        `position` is where the stream stands once this page is committed. Raises the error
+        of an earlier batch, if one failed.
+        """
+        records = list(records)
+        if self._buffer and len(self._buffer) + len(records) > self.options.batch_size:
+            self.flush()
+        self._buffer.extend(records)
+        self._buffer_position = position
+        if len(self._buffer) >= self.options.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered pages as one batch (now, without waiting for `batch_size`)."""
+        if self._buffer:
+            records, self._buffer = self._buffer, []
+            self.write(records, self._buffer_position)
+
+    def wait(self) -> None:
+        """Block until every submitted batch has committed; raises the first batch error."""
+        self._drain(raise_errors=True)
+
+    def write(self, records: list, position: Position = Position()) -> None:
+        """Classify, type and submit `records` as one batch, after any buffered pages."""
+        self._collect_done()
+        self.flush()
+        if not self.options.preload_fingerprints:
+            self._stored.load_keys(self._control, usable_keys(self.spec, records))
+        changes = build_change_set(self.spec, records, self._stored)
+        self._seen.update(changes.seen_keys)
+        self._seen.update(changes.rejected_keys)
+        batch = prepare_batch(self.spec, changes)
+        self._stored.remember(batch.staged)
+        keys = {c.key for c in batch.staged}
+        while self._in_flight and (len(self._in_flight) >= self.options.parallel_batches
+                                   or any(not keys.isdisjoint(k) for _, k in self._in_flight)):
+            self._collect(self._in_flight.popleft()[0])
+        future = self._executor.submit(self._commit_batch, batch, position, len(records), self._last_future)
+        self._in_flight.append((future, keys))
+        self._last_future = future
+
+    def _commit_batch(self, batch: PreparedBatch, position: Position, rows: int, previous: Future | None) -> BatchResult:
+        attempt = 1
+        while True:
+            try:
+                return self._commit_batch_once(batch, position, rows, previous)
+            except DeadlockDetected:
+                if attempt >= DEADLOCK_ATTEMPTS:
+                    raise
+                attempt += 1
+
+    def _commit_batch_once(self, batch: PreparedBatch, position: Position, rows: int, previous: Future | None
+                           ) -> BatchResult:
+        with self._pool.connection() as conn, conn.transaction():
+            result = (BatchResult(unchanged=batch.unchanged, duplicates=batch.duplicates) if batch.writes_nothing
+                      else write_batch(conn, self.spec, self._staging, self.run_id, batch))
+            if previous is not None and previous.exception() is not None:
+                raise BatchAborted("an earlier batch of this run failed") from previous.exception()
+            advanced = checkpoints.advance(conn, self.checkpoint, position, rows)
+        self.checkpoint = advanced
+        return result
+
+    def finish(self, full_snapshot: bool = False, force_soft_delete: bool = False) -> SyncResult:
+        """Write what is buffered, wait for every batch, then complete the checkpoint.
+
+        With `full_snapshot`, the run saw the whole scope: live keys it did not see are
+        soft-deleted in the same transaction, unless they reach the safety threshold (see
+        `result.snapshot.refused`) or the run resumed a checkpoint (keys seen before the
+        resume are unknown). Raises the first batch error, if any.
+        """
+        self.flush()
+        self._drain(raise_errors=True)
+        with self._control.transaction():
+            if full_snapshot:
+                self.result.snapshot = self._soft_delete_missing(force_soft_delete)
+            self.checkpoint = checkpoints.set_status(self._control, self.checkpoint, "completed")
+        self._finished = True
+        self.result.checkpoint = self.checkpoint
+        self._analyze_after_large_load()
+        return self.result
+
+    def _soft_delete_missing(self, force: bool) -> SnapshotOutcome:
+        if not self.options.preload_fingerprints:
+            raise ValueError("a full snapshot needs preload_fingerprints=True to know the scope's live keys")
+        missing = self._stored.missing(self._seen)
+        outcome = SnapshotOutcome(live_before=self._live_before, missing=len(missing))
+        if self.checkpoint.resumed and (self.checkpoint.rows_done or 0) > 0 and missing:
+            outcome.refused = "the run resumed a checkpoint, so keys seen before the resume are unknown"
+        else:
+            outcome.refused = soft_delete_refusal(len(missing), self._live_before,
+                                                  self.options.soft_delete_threshold, force)
+        if outcome.refused is None:
+            outcome.soft_deleted = soft_delete_rows(self._control, self.spec, missing, self.run_id)
+            self._stored.forget_deleted(outcome.soft_deleted)
+            self.result.add_soft_deleted(outcome.soft_deleted)
+        return outcome
+
+    def _analyze_after_large_load(self) -> None:
+        """Refresh the statistics the engine's next statements use (key and scope columns), after
+        a run that grew the table by a tenth or more; the rest is left to autovacuum."""
+        inserted = self.result.inserted
+        if inserted >= ANALYZE_MIN_ROWS and inserted >= ANALYZE_TARGET_SHARE * self._live_before:
+            columns = sql.SQL(", ").join(map(sql.Identifier, dict.fromkeys(self.spec.key + self.spec.scope)))
+            with self._control.transaction():
+                self._control.execute(sql.SQL("ANALYZE {} ({})").format(self.spec.table_sql, columns))
+
+    def _collect(self, future: Future) -> None:
+        self.result.add_batch(future.result())
+
+    def _collect_done(self) -> None:
+        while self._in_flight and self._in_flight[0][0].done():
+            self._collect(self._in_flight.popleft()[0])
+
+    def _drain(self, raise_errors: bool) -> None:
+        first_error: BaseException | None = None
+        while self._in_flight:
+            future = self._in_flight.popleft()[0]
+            try:
+                self._collect(future)
+            except BaseException as exc:
+                first_error = first_error or exc
+        if first_error is not None and raise_errors:
+            raise first_error

@@ -1,0 +1,39 @@
+"""Refuse to sync into a table that does not match its `EntitySpec`, before writing anything."""
+
+from __future__ import annotations
+
+import psycopg
+
+from sync_pipeline.engine.entity import EntitySpec, SpecError
+
+BOOKKEEPING_TYPES = {
+    "extra": "jsonb",
+    "fingerprint": "bytea",
+    "deleted_at": "timestamp with time zone",
+    "first_seen_at": "timestamp with time zone",
+    "synced_at": "timestamp with time zone",
+    "last_run_id": "text",
+}
+
+
+def check_table_matches_spec(conn: psycopg.Connection, spec: EntitySpec) -> None:
+    """Raise `SpecError` naming every column that is missing or typed differently from the spec.
+
+    Columns the table has beyond the spec are fine (the sync never writes them).
+    """
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
+        (spec.table,)).fetchall()
+    if not rows:
+        raise SpecError(f"table {spec.table!r} does not exist; is the migration that creates it applied?")
+    actual = dict(rows)
+    expected = {c.name: c.type.sql_name for c in spec.columns} | BOOKKEEPING_TYPES
+    problems = []
+    for name, sql_type in expected.items():
+        if name not in actual:
+            problems.append(f"column {name!r} is missing")
+        elif actual[name] != sql_type:
+            problems.append(f"column {name!r} is {actual[name]}, the spec says {sql_type}")
+    if problems:
+        raise SpecError(f"table {spec.table!r} does not match its spec: " + "; ".join(problems))

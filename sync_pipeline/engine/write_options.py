@@ -1,0 +1,63 @@
+"""How a sync run batches its writes: `WriteOptions`, with defaults and environment overrides."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sync_pipeline.engine.checkpoints import DEFAULT_MAX_AGE
+from sync_pipeline.engine.soft_delete import DEFAULT_SOFT_DELETE_THRESHOLD
+from sync_pipeline.errors import ConfigError
+
+DEFAULT_BATCH_SIZE = 5000
+DEFAULT_PARALLEL_BATCHES = 2
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """Batching and safety settings of a `SyncRun`.
+
+    - `batch_size`: rows per transaction (a batch holds whole pages, so a page larger than
+      this makes a batch of its own);
+    - `parallel_batches`: batches in flight at once, each on its own pooled connection
+      (they commit in order, so the checkpoint only ever moves forward);
+    - `soft_delete_threshold`: a full snapshot soft-deletes its missing keys only when they
+      are fewer than this share of the scope's live rows (unless forced);
+    - `checkpoint_max_age`: an unfinished checkpoint older than this is not resumed;
+    - `preload_fingerprints`: load the stored fingerprints of the whole scope once (fast for
+      full syncs, required for a full snapshot); False loads them per batch for its keys
+      only (for small incremental syncs of big tables).
+    """
+
+    batch_size: int = DEFAULT_BATCH_SIZE
+    parallel_batches: int = DEFAULT_PARALLEL_BATCHES
+    soft_delete_threshold: float = DEFAULT_SOFT_DELETE_THRESHOLD
+    checkpoint_max_age: timedelta = DEFAULT_MAX_AGE
+    preload_fingerprints: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.parallel_batches < 1:
+            raise ConfigError(f"batch_size and parallel_batches must be at least 1, got "
+                              f"{self.batch_size} and {self.parallel_batches}")
+        if not 0 < self.soft_delete_threshold <= 1:
+            raise ConfigError(f"soft_delete_threshold must be in (0, 1], got {self.soft_delete_threshold}")
+
+    @classmethod
+    def from_env(cls) -> "WriteOptions":
+        """Defaults overridden by `BATCH_SIZE` and `PARALLEL_BATCHES`; raises `ConfigError`."""
+        return cls(batch_size=_positive_int("BATCH_SIZE", DEFAULT_BATCH_SIZE),
+                   parallel_batches=_positive_int("PARALLEL_BATCHES", DEFAULT_PARALLEL_BATCHES))
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value

@@ -1,0 +1,90 @@
+import json
+
+import pytest
+from psycopg import sql
+
+from sync_pipeline.engine.checkpoints import CheckpointLost, Position
+from sync_pipeline.engine.records import record_row
+from sync_pipeline.engine.staging import StagingTable
+from sync_pipeline.engine.sync_run import SyncRun
+from sync_pipeline.engine.write_options import WriteOptions
+from sync_pipeline_tests.engine.db.runs import quarantine, sync, table_rows
+from sync_pipeline_tests.engine.db.tables import ITEMS, item
+
+BAD_IN_PYTHON = {
+    101: (item(101, qty="3"), "qty: expected an integer, got str '3'"),
+    102: (item(102, name="a\x00b"), "name: contains a NUL character"),
+    103: (item(103, tags={"deep": ["x\x00"]}), "tags: contains a NUL character"),
+    104: (item(104, name=None), "name: missing required field"),
+    105: (item(105, qty=2**70), "record cannot be fingerprinted"),
+    106: (item(106, name="\ud800"), "record cannot be fingerprinted"),
+    107: (item(107, seen_at="yesterday"), "seen_at: not an ISO 8601 timestamp: str 'yesterday'"),
+    108: (item(108, price="NaN"), "price: not a finite decimal number: str 'NaN'"),
+    109: (item(109, price="12,50"), "price: not a finite decimal number: str '12,50'"),
+}
+BAD_IN_POSTGRES = {
+    201: (item(201, seen_at="2026-02-30T00:00:00Z"), "not an ISO 8601 timestamp"),
+    202: (item(202, qty=2**40), 'value "1099511627776" is out of range for type integer'),
+    204: (item(204, price="123456789.00"), "numeric field overflow"),
+    205: (item(205, ref="not-a-uuid"), 'invalid input syntax for type uuid: "not-a-uuid"'),
+    206: (item(206, ref="6f9619ff-8b86-d011-b42d-00c04fc964ff-00"), "invalid input syntax for type uuid"),
+}
+
+
+def test_bad_records_are_quarantined_and_the_rest_loads(tables, pool):
+    good = [item(i) for i in range(1, 41)]
+    bad = {**BAD_IN_PYTHON, **BAD_IN_POSTGRES}
+    keyless = [{"name": "no id"}, ["not", "an", "object"]]
+    records = good[:20] + [record for record, _ in bad.values()] + keyless + good[20:]
+    result = sync(pool, ITEMS, records, run_id="run-q", page_size=50, full_snapshot=False)
+    assert sorted(result.inserted_keys) == list(range(1, 41))
+    assert result.quarantined == len(bad) + 2
+    assert [r["id"] for r in table_rows(tables, "items")] == list(range(1, 41))
+    stored = quarantine(tables)
+    assert {(r["source"], r["entity"], r["run_id"]) for r in stored} == {("shopapi", "items", "run-q")}
+    by_key = {r["record_key"]: r for r in stored}
+    for key, (record, reason) in bad.items():
+        assert reason in by_key[str(key)]["reason"], by_key[str(key)]["reason"]
+    assert by_key["202"]["reason"].startswith("rejected by PostgreSQL: ")
+    assert json.loads(by_key["102"]["raw_json"]) == BAD_IN_PYTHON[102][0]
+    assert by_key[None]["reason"] in ("id: missing key", "record is not a JSON object but list")
+    assert sorted(r["reason"] for r in stored if r["record_key"] is None) == [
+        "id: missing key", "record is not a JSON object but list"]
+
+
+def test_quarantined_keys_are_not_counted_missing(tables, pool):
+    records = [item(i) for i in range(1, 21)]
+    sync(pool, ITEMS, records)
+    records[4] = item(5, qty="oops")
+    records[5] = item(6, qty=2**40)
+    records[6] = item(7, seen_at="not a time")  # only a volatile field: unchanged, so never typed nor written
+    result = sync(pool, ITEMS, records)
+    assert (result.quarantined, result.unchanged, result.soft_deleted, result.snapshot.missing) == (2, 18, 0, 0)
+
+
+def test_quarantine_rows_commit_with_their_batch(tables, pool):
+    options = WriteOptions(batch_size=10, parallel_batches=1)
+    with pytest.raises(CheckpointLost):
+        with SyncRun(pool, ITEMS, pipeline="test", partition="all", run_id="mine", options=options) as run:
+            run.add_page([item(1), item(2, qty="x")], Position(page=1))
+            run.flush()
+            run.wait()
+            tables.execute("UPDATE sync_checkpoints SET run_id = 'someone-else'")
+            run.add_page([item(3), item(4, qty="y")], Position(page=2))
+            run.finish()
+    assert [r["record_key"] for r in quarantine(tables)] == ["2"]
+    assert [r["id"] for r in table_rows(tables, "items")] == [1]
+
+
+def test_staging_isolates_the_rows_postgres_refuses(tables):
+    staging = StagingTable(ITEMS)
+    rows = [record_row(ITEMS, item(i), bytes(16)) for i in range(1, 101)]
+    rows[10][2] = "nul \x00 in a text column"  # as a volatile text column could hold
+    rows[50][3] = 2**31
+    rows[51][7] = "2026-13-01T00:00:00Z"
+    with tables.transaction():
+        refused = staging.load(tables, rows)
+        staged = tables.execute(sql.SQL("SELECT id FROM {} ORDER BY id").format(staging.identifier)).fetchall()
+    assert [index for index, _ in refused] == [10, 50, 51]
+    assert "NUL" in refused[0][1] and "out of range for type integer" in refused[1][1]
+    assert [r[0] for r in staged] == [i for i in range(1, 101) if i not in (11, 51, 52)]
