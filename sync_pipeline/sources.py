@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import dagster as dg
@@ -30,14 +30,19 @@ class SourceSync:
     """How the CLI runs one source: its job, and what a full refresh adds to a run."""
 
     job_name: str
+    op_name: str
     partitions: dg.PartitionsDefinition
-    full_refresh_run_config: dict[str, Any] = field(default_factory=dict)
     full_refresh_tags: Callable[[], dict[str, str]] | None = None
     summary_asset: str = ""
+
+    def run_config(self, full_refresh: bool, op_config: dict[str, Any] | None = None) -> dict[str, Any]:
+        config = {**(op_config or {}), **({"full_refresh": True} if full_refresh else {})}
+        return {**QUIET_LOGGING, **({"ops": {self.op_name: {"config": config}}} if config else {})}
 
 
 SOURCE_SYNCS: dict[str, str] = {
     "cars": "sync_pipeline.defs.cars.jobs:CARS_SOURCE_SYNC",
+    "users": "sync_pipeline.defs.users.jobs:USERS_SOURCE_SYNC",
 }
 
 
@@ -54,15 +59,16 @@ def run_source_sync(source: str, full_refresh: bool, partition: str | None) -> i
 
 
 def execute_source_run(spec: SourceSync, instance: dg.DagsterInstance, full_refresh: bool,
-                       partition: str | None) -> dg.ExecuteInProcessResult:
+                       partition: str | None, op_config: dict[str, Any] | None = None) -> dg.ExecuteInProcessResult:
+    """One run of the source's job in this process: a full refresh, or one partition (default:
+    the latest); `op_config` adds to the step's config. Raises `ConfigError` for a bad key."""
     from sync_pipeline.definitions import defs
 
     job = defs.resolve_job_def(spec.job_name)
-    run_config = {**QUIET_LOGGING}
+    run_config = spec.run_config(full_refresh, op_config)
     tags: dict[str, str] = {}
     partition_key = None
     if full_refresh:
-        run_config.update(spec.full_refresh_run_config)
         tags = spec.full_refresh_tags() if spec.full_refresh_tags else {}
     else:
         partition_key = partition or spec.partitions.get_last_partition_key()

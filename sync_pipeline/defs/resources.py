@@ -116,7 +116,11 @@ class UpstreamApiResource(dg.ConfigurableResource):
 
 
 def shared_resources() -> dict[str, dg.ConfigurableResource]:
+    # Imported here: the users resources subclass `UpstreamApiResource` from this module.
+    from sync_pipeline.defs.users.resources import users_api_resources
+
     return {
         "postgres": PostgresResource(),
         "cars_api": UpstreamApiResource(source="cars", default_rps=20.0, default_concurrency=16),
+        **users_api_resources(),
     }

@@ -28,7 +28,7 @@ class PreparedBatch:
     """A classified batch with its COPY rows: `staged[i]` is the record of `rows[i]`.
 
     `changed` counts the staged rows that replace a stored one: when there are none (a first
-    load), the diff-and-lock statement is skipped, since no stored row can have old values.
+    load), the rows are COPYed straight into the target (see `write_batch`).
     """
 
     staged: list[Candidate] = field(default_factory=list)
@@ -89,8 +89,7 @@ def write_batch(conn: psycopg.Connection, spec: EntitySpec, staging: StagingTabl
             refused, result.inserted = inserted
         else:
             refused = staging.load(conn, batch.rows, analyze=batch.changed >= ANALYZE_MIN_ROWS)
-            if batch.changed:
-                result.diffs_logged = lock_and_log_field_diffs(conn, spec, staging, run_id)
+            result.diffs_logged = lock_and_log_field_diffs(conn, spec, staging, run_id)
             outcome = merge_staged_rows(conn, spec, staging, run_id)
             result.inserted, result.updated = outcome.inserted, outcome.updated
     rejected = batch.rejected + [Rejection(key_text(batch.staged[i].key), reason, raw_json(batch.staged[i].record))
@@ -105,10 +104,15 @@ def _insert_new_rows(conn: psycopg.Connection, spec: EntitySpec, run_id: str,
                      batch: PreparedBatch) -> tuple[list[tuple[int, str]], list[Key]] | None:
     """COPY the rows into the target; (refused rows, inserted keys), or None on a key conflict."""
     columns = sql.SQL(", ").join(map(sql.Identifier, spec.copy_columns + ("last_run_id",)))
+    for row in batch.rows:  # in place and undone below: copying 5000 rows would cost more than the COPY
+        row.append(run_id)
     try:
         with conn.transaction():
-            refused = copy_rows(conn, spec.table_sql, columns, [row + [run_id] for row in batch.rows])
+            refused = copy_rows(conn, spec.table_sql, columns, batch.rows)
     except UniqueViolation:
         return None
+    finally:
+        for row in batch.rows:
+            row.pop()
     skipped = {index for index, _ in refused}
     return refused, [c.key for i, c in enumerate(batch.staged) if i not in skipped]

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from sync_pipeline.engine.entity import EntitySpec
 from sync_pipeline.engine.column_types import NUL_ESCAPE, contains_nul
-from sync_pipeline.engine.fingerprint import FingerprintError, canonical_json, digest_of
+from sync_pipeline.engine.fingerprint import FingerprintError, canonical_json, digest
 from sync_pipeline.engine.records import Key, RecordRejected, Rejection, key_reader, key_text, raw_json
 
 SOFT_DELETED = b""
@@ -97,11 +97,29 @@ class StoredFingerprints:
         return [k for k, digest in self.fingerprints.items() if digest and k not in seen]
 
 
+@dataclass
+class FingerprintedBatch:
+    """A batch keyed and fingerprinted, not yet compared with anything stored."""
+
+    digests: dict[Key, bytes] = field(default_factory=dict)
+    records: dict[Key, dict] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    rejected_keys: list[Key] = field(default_factory=list)
+    duplicates: int = 0
+
+
 def build_change_set(spec: EntitySpec, records: Iterable[Any], stored: StoredFingerprints) -> ChangeSet:
     """Key, fingerprint and classify every record; records without a usable key are rejected."""
-    changes = ChangeSet()
-    digests: dict[Key, bytes] = {}
-    latest: dict[Key, dict] = {}
+    return classify(fingerprint_records(spec, records), stored)
+
+
+def fingerprint_records(spec: EntitySpec, records: Iterable[Any]) -> FingerprintedBatch:
+    """Key and fingerprint every record (the last copy of a key wins); needs nothing stored.
+
+    Records without a usable key, or that cannot be fingerprinted or hold a NUL character, are
+    rejected here.
+    """
+    batch = FingerprintedBatch()
     excluded = spec.fingerprint_excluded
     read_key = key_reader(spec)
     accepted = 0
@@ -109,7 +127,7 @@ def build_change_set(spec: EntitySpec, records: Iterable[Any], stored: StoredFin
         try:
             key = read_key(record)
         except RecordRejected as exc:
-            changes.rejected.append(Rejection(None, str(exc), raw_json(record)))
+            batch.rejected.append(Rejection(None, str(exc), raw_json(record)))
             continue
         try:
             canonical = canonical_json(record, excluded)
@@ -117,23 +135,30 @@ def build_change_set(spec: EntitySpec, records: Iterable[Any], stored: StoredFin
                 raise FingerprintError(f"{_first_field_with_nul(record)}: contains a NUL character, "
                                        "which PostgreSQL text and jsonb cannot store")
         except FingerprintError as exc:
-            changes.rejected.append(Rejection(key_text(key), str(exc), raw_json(record)))
-            changes.rejected_keys.append(key)
+            batch.rejected.append(Rejection(key_text(key), str(exc), raw_json(record)))
+            batch.rejected_keys.append(key)
             continue
-        digests[key] = digest_of(canonical)
-        latest[key] = record
+        batch.digests[key] = digest(canonical)
+        batch.records[key] = record
         accepted += 1
-    changes.duplicates = accepted - len(latest)
+    batch.duplicates = accepted - len(batch.records)
+    return batch
+
+
+def classify(batch: FingerprintedBatch, stored: StoredFingerprints) -> ChangeSet:
+    """New (key not stored), changed (fingerprint differs, or the row is soft-deleted) or unchanged."""
+    changes = ChangeSet(rejected=batch.rejected, rejected_keys=batch.rejected_keys, duplicates=batch.duplicates)
     stored_fingerprints = stored.fingerprints
-    for key, record in latest.items():
-        digest = digests[key]
+    digests = batch.digests
+    for key, record in batch.records.items():
+        current = digests[key]
         previous = stored_fingerprints.get(key)
-        if previous == digest:
+        if previous == current:
             changes.unchanged.append(key)
         elif previous is None:
-            changes.new.append(Candidate(key, digest, record))
+            changes.new.append(Candidate(key, current, record))
         else:
-            changes.changed.append(Candidate(key, digest, record))
+            changes.changed.append(Candidate(key, current, record))
     return changes
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Callable
 
 import orjson
@@ -26,6 +26,10 @@ class BadValue(ValueError):
     """A JSON value that its column cannot hold; `str(exc)` says why, for the quarantine."""
 
 
+INVALID = (ValueError, ArithmeticError)
+"""What a `validate` function raises for a value of the right JSON type but the wrong form."""
+
+
 @dataclass(frozen=True, eq=False)
 class ColumnType:
     """A PostgreSQL column type as the sync engine writes it.
@@ -33,6 +37,7 @@ class ColumnType:
     - `sql_name`: the type as `format_type()` prints it (checked against the table);
     - `expects`: what a value should be, for rejection reasons;
     - `json_types`: the Python types of the JSON values it takes (bool is not an int here);
+    - `validate`: called on a value of an accepted type, for its errors only (`INVALID`);
     - `serialize`: turns an accepted value into its COPY form, when passing it as is will not do;
     - `key_value`: normalises a key value to what reading the key back returns (None: not a
       key type); `key_cast` is the SQL cast applied when reading keys back.
@@ -41,14 +46,20 @@ class ColumnType:
     sql_name: str
     expects: str
     json_types: tuple[type, ...]
+    validate: Callable[[Any], Any] | None = None
     serialize: Callable[[Any], Any] | None = None
     key_value: Callable[[Any], Any] | None = None
     key_cast: str | None = None
 
     def check(self, value: Any) -> Any:
-        """`value` in its COPY form; raises `BadValue` for a JSON type the column does not take."""
+        """`value` in its COPY form; raises `BadValue` when the column cannot take it."""
         if type(value) not in self.json_types:
             raise BadValue(f"expected {self.expects}, got {describe(value)}")
+        if self.validate:
+            try:
+                self.validate(value)
+            except INVALID:
+                raise BadValue(f"not {self.expects}: {describe(value)}") from None
         return self.serialize(value) if self.serialize else value
 
 
@@ -85,30 +96,9 @@ def same(value: Any) -> Any:
     return value
 
 
-def _iso_timestamp(value: str) -> str:
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        raise BadValue(f"not an ISO 8601 timestamp: {describe(value)}") from None
-    return value
-
-
-def _iso_date(value: str) -> str:
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        raise BadValue(f"not an ISO 8601 date: {describe(value)}") from None
-    return value
-
-
-def _finite_decimal(value: str | int | float) -> str | int | float:
-    try:
-        finite = Decimal(value if type(value) is not float else repr(value)).is_finite()
-    except InvalidOperation:
-        finite = False
-    if not finite:
-        raise BadValue(f"not a finite decimal number: {describe(value)}")
-    return value
+def _finite_decimal(value: str | int | float) -> None:
+    if not Decimal(value if type(value) is not float else repr(value)).is_finite():
+        raise ValueError("not finite")
 
 
 def _uuid_text(value: str) -> str:
@@ -136,13 +126,15 @@ BIGINT = ColumnType("bigint", "an integer", _INT, key_value=same)
 TEXT = ColumnType("text", "a string", _STR, key_value=same)
 BOOLEAN = ColumnType("boolean", "true or false", (bool,))
 DOUBLE = ColumnType("double precision", "a number", _NUMBER)
-TIMESTAMPTZ = ColumnType("timestamp with time zone", "an ISO 8601 timestamp string", _STR, serialize=_iso_timestamp)
-DATE = ColumnType("date", "an ISO 8601 date string", _STR, serialize=_iso_date, key_value=_date_text, key_cast="text")
+TIMESTAMPTZ = ColumnType("timestamp with time zone", "an ISO 8601 timestamp string", _STR,
+                         validate=datetime.fromisoformat)
+DATE = ColumnType("date", "an ISO 8601 date string", _STR, validate=date.fromisoformat, key_value=_date_text,
+                  key_cast="text")
 UUID = ColumnType("uuid", "a UUID string", _STR, key_value=_uuid_text, key_cast="text")
 JSONB = ColumnType("jsonb", "a JSON value", _JSON, serialize=serialize_jsonb)
 
 
 def numeric(precision: int, scale: int) -> ColumnType:
     """`numeric(precision, scale)`: decimal strings (as the contract sends them) or numbers."""
-    return ColumnType(f"numeric({precision},{scale})", "a decimal string or number", (str, int, float),
-                      serialize=_finite_decimal)
+    return ColumnType(f"numeric({precision},{scale})", "a finite decimal string or number", (str, int, float),
+                      validate=_finite_decimal)

@@ -21,7 +21,8 @@ import xxhash
 FINGERPRINT_BYTES = 16
 _SORT_KEYS = orjson.OPT_SORT_KEYS
 _dumps = orjson.dumps
-_digest = xxhash.xxh3_128_digest
+digest = xxhash.xxh3_128_digest
+"""`digest(canonical_json_bytes) -> 16 bytes`: the hash half of `fingerprint`, for hot loops."""
 
 
 class FingerprintError(ValueError):
@@ -34,18 +35,18 @@ def canonical_json(record: Mapping[str, Any], excluded: frozenset[str]) -> bytes
     Raises `FingerprintError` when a value cannot be serialised (non-string keys, integers
     beyond 64 bits, lone surrogates, non-JSON types).
     """
-    business = {k: v for k, v in record.items() if v is not None and k not in excluded}
+    business = dict(record)
+    for name in excluded:
+        if name in business:
+            del business[name]
+    if None in business.values():
+        business = {k: v for k, v in business.items() if v is not None}
     try:
         return _dumps(business, option=_SORT_KEYS)
     except orjson.JSONEncodeError as exc:
         raise FingerprintError(f"record cannot be fingerprinted: {exc}") from None
 
 
-def digest_of(canonical: bytes) -> bytes:
-    """The 16-byte xxh3-128 digest of canonical JSON bytes."""
-    return _digest(canonical)
-
-
 def fingerprint(record: Mapping[str, Any], excluded: frozenset[str]) -> bytes:
     """The 16-byte xxh3-128 digest of `canonical_json(record, excluded)`."""
-    return _digest(canonical_json(record, excluded))
+    return digest(canonical_json(record, excluded))

@@ -19,7 +19,7 @@ from typing import Any, Callable, Hashable
 
 import orjson
 
-from sync_pipeline.engine.column_types import BadValue, ColumnType, describe, same, serialize_jsonb
+from sync_pipeline.engine.column_types import INVALID, BadValue, ColumnType, describe, same, serialize_jsonb
 from sync_pipeline.engine.entity import EntitySpec
 
 Key = Hashable
@@ -77,17 +77,6 @@ def key_reader(spec: EntitySpec) -> Callable[[Any], Key]:
     return read
 
 
-def usable_keys(spec: EntitySpec, records: list) -> list[Key]:
-    """The keys of the records that have a usable one (the others are skipped)."""
-    keys = []
-    for record in records:
-        try:
-            keys.append(record_key(spec, record))
-        except RecordRejected:
-            continue
-    return keys
-
-
 def key_text(key: Key) -> str:
     """The key as the change log and quarantine store it: the value's text, or a JSON array
     (formatted as PostgreSQL prints `jsonb_build_array(...)::text`) for a composite key."""
@@ -103,7 +92,8 @@ class _RowPlan:
         self.names = spec.column_names
         self.get_all: Callable[[dict], Any] = itemgetter(*self.names)
         self.columns = [(c.name, c.type, c.required or c.name in spec.key) for c in spec.columns]
-        self.serializers = [(i, c.name, c.type.serialize) for i, c in enumerate(spec.columns) if c.type.serialize]
+        self.validators = [(i, c.type.validate) for i, c in enumerate(spec.columns) if c.type.validate]
+        self.serializers = [(i, c.type.serialize) for i, c in enumerate(spec.columns) if c.type.serialize]
         self.known = spec.known_fields
         self.shapes: set[tuple[type, ...]] = set()
 
@@ -137,14 +127,20 @@ def record_row(spec: EntitySpec, record: dict, fingerprint: bytes) -> list:
     shape = tuple(map(type, values))
     if shape not in plan.shapes:
         plan.check_shape(values, shape)
-    row = list(values)
-    for index, name, serialize in plan.serializers:
-        value = row[index]
-        if value is not None:
+    for index, validate in plan.validators:
+        if values[index] is not None:
             try:
-                row[index] = serialize(value)
+                validate(values[index])
+            except INVALID:
+                raise RecordRejected(f"{plan.names[index]}: not {spec.columns[index].type.expects}: "
+                                     f"{describe(values[index])}") from None
+    row = list(values)
+    for index, serialize in plan.serializers:
+        if row[index] is not None:
+            try:
+                row[index] = serialize(row[index])
             except BadValue as exc:
-                raise RecordRejected(f"{name}: {exc}") from None
+                raise RecordRejected(f"{plan.names[index]}: {exc}") from None
     if plan.known.issuperset(record):
         row.append(None)
     else:

@@ -6,10 +6,10 @@
         result = run.finish(full_snapshot=True)
 
 Opening takes the scope lock (`ScopeBusy` if another run holds it), checks the table against
-the spec, resumes or starts the checkpoint, creates the staging tables and loads the stored
-fingerprints. Pages are grouped into batches of whole pages; each batch is classified and
-typed here, then written on a pooled connection in one transaction that also advances the
-checkpoint. Up to `parallel_batches` batches are in flight; they commit in order, and a batch
+the spec, resumes or starts the checkpoint and starts loading the scope's stored fingerprints
+(in the background, while the first batch is fingerprinted). Pages are grouped into batches of
+whole pages; each batch is classified and typed here, then written on a pooled connection in
+one transaction that also advances the checkpoint. Up to `parallel_batches` batches are in flight; they commit in order, and a batch
 that rewrites a key of one still in flight waits for it. A batch that PostgreSQL picks as a
 deadlock victim (possible only with another writer of the same rows) is retried whole, up to
 `DEADLOCK_ATTEMPTS` times; the batch's writes are idempotent. The first failure fails the run;
@@ -19,7 +19,7 @@ leaving the block without `finish()` marks the checkpoint `failed` (still resuma
 from __future__ import annotations
 
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from typing import Any, Iterable, Mapping
 
@@ -29,10 +29,10 @@ from psycopg_pool import ConnectionPool
 
 from sync_pipeline.engine import checkpoints
 from sync_pipeline.engine.batch import BatchResult, PreparedBatch, prepare_batch, write_batch
-from sync_pipeline.engine.changeset import StoredFingerprints, build_change_set
+from sync_pipeline.engine.changeset import StoredFingerprints, classify, fingerprint_records
 from sync_pipeline.engine.checkpoints import Checkpoint, Position
 from sync_pipeline.engine.entity import EntitySpec
-from sync_pipeline.engine.records import Key, usable_keys
+from sync_pipeline.engine.records import Key
 from sync_pipeline.engine.scope_lock import scope_lock
 from sync_pipeline.engine.soft_delete import SnapshotOutcome, soft_delete_refusal, soft_delete_rows
 from sync_pipeline.engine.staging import ANALYZE_MIN_ROWS, StagingTable
@@ -53,6 +53,8 @@ class SyncRun:
 
     def __init__(self, pool: ConnectionPool, spec: EntitySpec, *, pipeline: str, partition: str, run_id: str,
                  scope: Mapping[str, Any] | None = None, options: WriteOptions | None = None) -> None:
+        """`scope`: the values of the spec's scope columns this run covers (a full snapshot
+        soft-deletes only within it); omit it for specs without scope columns."""
         self.spec, self.pipeline, self.partition, self.run_id = spec, pipeline, partition, run_id
         self.scope = dict(scope or {})
         self.options = options or WriteOptions()
@@ -65,6 +67,9 @@ class SyncRun:
         self._seen: set[Key] = set()
         self._in_flight: deque[tuple[Future, set]] = deque()
         self._last_future: Future | None = None
+        self._stored_loading: Future | None = None
+        self._stored_fingerprints: StoredFingerprints | None = None
+        self._live_before = 0
         self._finished = False
 
     def __enter__(self) -> "SyncRun":
@@ -85,16 +90,29 @@ class SyncRun:
             check_table_matches_spec(self._control, self.spec)
         self.checkpoint = checkpoints.start_or_resume(self._control, self.pipeline, self.partition, self.run_id,
                                                       self.options.checkpoint_max_age)
-        with self._control.transaction():
-            self._stored = (StoredFingerprints.load(self._control, self.spec, self.scope)
-                            if self.options.preload_fingerprints else StoredFingerprints(self.spec))
-        self._live_before = len(self._stored.live_keys())
-        self._staging = StagingTable(self.spec)
         self._executor = self._exit.enter_context(ThreadPoolExecutor(self.options.parallel_batches,
                                                                      thread_name_prefix=f"sync-{self.spec.table}"))
+        self._stored_loading = self._executor.submit(self._load_stored_fingerprints)
+        self._staging = StagingTable(self.spec)
+
+    def _load_stored_fingerprints(self) -> StoredFingerprints:
+        """Runs on a worker while the first batch is being fingerprinted."""
+        if not self.options.preload_fingerprints:
+            return StoredFingerprints(self.spec)
+        with self._control.transaction():
+            return StoredFingerprints.load(self._control, self.spec, self.scope)
+
+    def _stored(self) -> StoredFingerprints:
+        """The stored fingerprints, once loaded (the control connection is free from then on)."""
+        if self._stored_fingerprints is None:
+            self._stored_fingerprints = self._stored_loading.result()
+            self._live_before = len(self._stored_fingerprints.live_keys())
+        return self._stored_fingerprints
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         try:
+            if self._stored_loading is not None:
+                wait([self._stored_loading])
             self._drain(raise_errors=False)
             if not self._finished and self.checkpoint is not None and not self._control.closed:
                 self._control.rollback()
@@ -131,13 +149,17 @@ class SyncRun:
         """Classify, type and submit `records` as one batch, after any buffered pages."""
         self._collect_done()
         self.flush()
+        fingerprinted = fingerprint_records(self.spec, records)
+        stored = self._stored()
         if not self.options.preload_fingerprints:
-            self._stored.load_keys(self._control, usable_keys(self.spec, records))
-        changes = build_change_set(self.spec, records, self._stored)
-        self._seen.update(changes.seen_keys)
-        self._seen.update(changes.rejected_keys)
+            with self._control.transaction():
+                stored.load_keys(self._control, list(fingerprinted.records))
+        changes = classify(fingerprinted, stored)
+        if self.options.preload_fingerprints:
+            self._seen.update(changes.seen_keys)
+            self._seen.update(changes.rejected_keys)
         batch = prepare_batch(self.spec, changes)
-        self._stored.remember(batch.staged)
+        stored.remember(batch.staged)
         keys = {c.key for c in batch.staged}
         while self._in_flight and (len(self._in_flight) >= self.options.parallel_batches
                                    or any(not keys.isdisjoint(k) for _, k in self._in_flight)):
@@ -170,35 +192,38 @@ class SyncRun:
     def finish(self, full_snapshot: bool = False, force_soft_delete: bool = False) -> SyncResult:
         """Write what is buffered, wait for every batch, then complete the checkpoint.
 
-        With `full_snapshot`, the run saw the whole scope: live keys it did not see are
-        soft-deleted in the same transaction, unless they reach the safety threshold (see
-        `result.snapshot.refused`) or the run resumed a checkpoint (keys seen before the
-        resume are unknown). Raises the first batch error, if any.
+        `full_snapshot`: the run saw every record of its scope (all of the table when the spec
+        has no scope columns), so the scope's live keys it did not see are soft-deleted in the
+        same transaction, unless they reach the safety threshold (unless `force_soft_delete`)
+        or the run resumed a checkpoint (keys seen before the resume are unknown);
+        `result.snapshot.refused` then says why. Raises `ValueError` for a full snapshot without
+        `preload_fingerprints`, and the first batch error, if any.
         """
+        if full_snapshot and not self.options.preload_fingerprints:
+            raise ValueError("a full snapshot needs preload_fingerprints=True to know the scope's live keys")
         self.flush()
         self._drain(raise_errors=True)
+        stored = self._stored()
         with self._control.transaction():
             if full_snapshot:
-                self.result.snapshot = self._soft_delete_missing(force_soft_delete)
+                self.result.snapshot = self._soft_delete_missing(stored, force_soft_delete)
             self.checkpoint = checkpoints.set_status(self._control, self.checkpoint, "completed")
         self._finished = True
         self.result.checkpoint = self.checkpoint
         self._analyze_after_large_load()
         return self.result
 
-    def _soft_delete_missing(self, force: bool) -> SnapshotOutcome:
-        if not self.options.preload_fingerprints:
-            raise ValueError("a full snapshot needs preload_fingerprints=True to know the scope's live keys")
-        missing = self._stored.missing(self._seen)
+    def _soft_delete_missing(self, stored: StoredFingerprints, force: bool) -> SnapshotOutcome:
+        missing = stored.missing(self._seen)
         outcome = SnapshotOutcome(live_before=self._live_before, missing=len(missing))
-        if self.checkpoint.resumed and (self.checkpoint.rows_done or 0) > 0 and missing:
+        if missing and self.checkpoint.resumed and self.checkpoint.rows_done > 0:
             outcome.refused = "the run resumed a checkpoint, so keys seen before the resume are unknown"
         else:
             outcome.refused = soft_delete_refusal(len(missing), self._live_before,
                                                   self.options.soft_delete_threshold, force)
         if outcome.refused is None:
             outcome.soft_deleted = soft_delete_rows(self._control, self.spec, missing, self.run_id)
-            self._stored.forget_deleted(outcome.soft_deleted)
+            stored.forget_deleted(outcome.soft_deleted)
             self.result.add_soft_deleted(outcome.soft_deleted)
         return outcome
 

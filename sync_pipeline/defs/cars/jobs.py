@@ -50,7 +50,5 @@ def cars_nightly_full_refresh_schedule(context: dg.ScheduleEvaluationContext):
                          tags=full_refresh_tags())
 
 
-CARS_SOURCE_SYNC = SourceSync(
-    job_name="cars_sync_job", partitions=cars_daily_partitions, full_refresh_run_config=FULL_REFRESH_RUN_CONFIG,
-    full_refresh_tags=full_refresh_tags, summary_asset="cars",
-)
+CARS_SOURCE_SYNC = SourceSync(job_name="cars_sync_job", op_name="cars_sync", partitions=cars_daily_partitions,
+                              full_refresh_tags=full_refresh_tags, summary_asset="cars")

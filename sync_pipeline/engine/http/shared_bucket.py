@@ -70,11 +70,9 @@ class SharedTokenBucket:
                     return slot
 
     async def _lease(self) -> None:
-        sent = time.monotonic()
-        row = await self._call("SELECT * FROM rate_limit_claim(%s, %s, %s, %s)",
-                               (self.key, self._interval_s, self._burst, self._lease_count))
+        (first_in_s, interval_s), sent = await self._call("SELECT * FROM rate_limit_claim(%s, %s, %s, %s)",
+                                                          (self.key, self._interval_s, self._burst, self._lease_count))
         arrived = time.monotonic()
-        first_in_s, interval_s = row
         # The database read its clock moments after `sent` (the query leaves synchronously); the
         # answer may sit unread while this event loop is busy, so `arrived` would shift the slots.
         first = sent + max(first_in_s, -(self._burst - 1) * interval_s)
@@ -85,7 +83,6 @@ class SharedTokenBucket:
     async def throttle(self, pause_s: float) -> None:
         """Pause every process on this key for `pause_s` and lower the shared rate for a while."""
         self._paused_until = max(self._paused_until, time.monotonic() + pause_s)
-        self._slots.clear()
         async with self._lock:
             self._slots.clear()
             await self._call("SELECT rate_limit_throttle(%s, %s, %s, %s)",
@@ -99,8 +96,11 @@ class SharedTokenBucket:
         if conn is not None:
             await conn.close()
 
-    async def _call(self, query: str, params: tuple) -> tuple:
-        """Run one statement and return its row, reconnecting once if the connection was lost."""
+    async def _call(self, query: str, params: tuple) -> tuple[tuple, float]:
+        """Run one statement; returns its row and the monotonic time the query left.
+
+        Reconnects once if the connection was lost, then raises `RateLimiterUnavailable`.
+        """
         try:
             return await self._execute(query, params)
         except psycopg.OperationalError:
@@ -112,9 +112,10 @@ class SharedTokenBucket:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise RateLimiterUnavailable(f"shared rate limiter {self.key!r} cannot reach PostgreSQL: {reason}") from None
 
-    async def _execute(self, query: str, params: tuple) -> tuple:
+    async def _execute(self, query: str, params: tuple) -> tuple[tuple, float]:
         if self._conn is None:
             self._conn = await psycopg.AsyncConnection.connect(
                 self._conninfo, autocommit=True, connect_timeout=5, application_name="sync_pipeline_limiter")
+        sent = time.monotonic()
         cursor = await self._conn.execute(query, params)
-        return await cursor.fetchone()
+        return await cursor.fetchone(), sent

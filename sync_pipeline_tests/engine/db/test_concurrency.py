@@ -123,3 +123,18 @@ def test_the_fingerprint_guard_skips_a_version_another_writer_already_stored(tab
     assert len(kept) == 9, "rows 1-3 were only locked (their stale copies were compared), not rewritten"
     assert [r["last_run_id"] for r in table_rows(tables, "items")][:4] == ["fast", "fast", "fast", "slow"]
     assert tables.execute("SELECT count(*) FROM sync_change_log WHERE run_id = 'slow'").fetchone()[0] == 1
+
+
+def test_a_first_load_batch_that_meets_rows_of_another_writer_falls_back_to_the_merge(tables, pool):
+    with SyncRun(pool, ITEMS, pipeline="slow", partition="all", run_id="slow") as slow:  # sees an empty table
+        sync(pool, ITEMS, [item(1), item(2), item(3, name="older")], full_snapshot=False, pipeline="fast",
+             run_id="fast")
+        written_by_fast = {(ctid, xmin) for ctid, (xmin, _) in row_versions(tables, "items").items()}
+        slow.add_page([item(i) for i in range(1, 6)])
+        result = slow.finish()
+    assert (sorted(result.inserted_keys), result.updated_keys, result.unchanged) == ([4, 5], [3], 2)
+    assert [r["last_run_id"] for r in table_rows(tables, "items")] == ["fast", "fast", "slow", "slow", "slow"]
+    assert tables.execute("SELECT record_key, column_name, old_value, new_value FROM sync_change_log").fetchall() == [
+        ("3", "name", "older", "item 3")]
+    kept = written_by_fast & {(ctid, xmin) for ctid, (xmin, _) in row_versions(tables, "items").items()}
+    assert len(kept) == 2

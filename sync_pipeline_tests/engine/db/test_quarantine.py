@@ -18,9 +18,9 @@ BAD_IN_PYTHON = {
     104: (item(104, name=None), "name: missing required field"),
     105: (item(105, qty=2**70), "record cannot be fingerprinted"),
     106: (item(106, name="\ud800"), "record cannot be fingerprinted"),
-    107: (item(107, seen_at="yesterday"), "seen_at: not an ISO 8601 timestamp: str 'yesterday'"),
-    108: (item(108, price="NaN"), "price: not a finite decimal number: str 'NaN'"),
-    109: (item(109, price="12,50"), "price: not a finite decimal number: str '12,50'"),
+    107: (item(107, seen_at="yesterday"), "seen_at: not an ISO 8601 timestamp string: str 'yesterday'"),
+    108: (item(108, price="NaN"), "price: not a finite decimal string or number: str 'NaN'"),
+    109: (item(109, price="12,50"), "price: not a finite decimal string or number: str '12,50'"),
 }
 BAD_IN_POSTGRES = {
     201: (item(201, seen_at="2026-02-30T00:00:00Z"), "not an ISO 8601 timestamp"),

@@ -90,3 +90,10 @@ def test_run_ids_are_recorded(tables, pool):
     sync(pool, ITEMS, records[1:], run_id=run_id)
     assert tables.execute("SELECT last_run_id FROM items WHERE id = 1").fetchone()[0] == run_id
     assert tables.execute("SELECT count(*) FROM sync_change_log WHERE run_id = %s", (run_id,)).fetchone()[0] == 1
+
+
+def test_a_full_snapshot_needs_the_whole_scope_loaded(tables, pool):
+    with SyncRun(pool, ITEMS, pipeline="test", partition="all", run_id="x",
+                 options=WriteOptions(preload_fingerprints=False)) as run:
+        with pytest.raises(ValueError, match="needs preload_fingerprints=True"):
+            run.finish(full_snapshot=True)

@@ -1,0 +1,123 @@
+"""The detector's two statements: classify seen summaries, and record the changes asked for.
+
+`classify` compares every seen summary fingerprint with the stored one (table `users`) and with
+the version already asked for (table `users_pending_changes`) in one query, and sorts each id
+into one of:
+
+- `unchanged`: the stored user has this summary (re-seen in an overlap, or unchanged);
+- `touched`: the stored user has this summary but `updated_at` moved: only volatile fields
+  changed, which is not a change;
+- `requested`: this very version was asked for by an earlier tick (its run is queued or
+  running) or could not be stored (quarantined);
+- `repeat`: this version was asked for by this same tick number and is not quarantined: an
+  earlier evaluation of this tick recorded it but its runs may never have reached Dagster, so
+  they are asked for again under the same run key (Dagster drops a run key it already launched);
+- `changed`: a new user, a soft-deleted one seen again, or a summary that differs from both.
+
+The reconcile asks with `consider_pending=False`: it applies what it finds itself, whatever a
+worker run may be doing. `record_requests` is the detector's only write, one statement: it stores
+the versions asked for and drops pending rows the table has caught up with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+
+KINDS = ("unchanged", "touched", "requested", "repeat", "changed")
+
+_CLASSIFY = """
+WITH seen (id, fp, updated_at) AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(fps)s::bytea[], %(stamps)s::timestamptz[])
+)
+SELECT s.id,
+       CASE WHEN u.deleted_at IS NULL AND u.summary_fingerprint = s.fp THEN
+                CASE WHEN u.updated_at IS DISTINCT FROM s.updated_at THEN 'touched' ELSE 'unchanged' END
+            WHEN %(consider_pending)s AND p.summary_fingerprint = s.fp AND p.requested_tick = %(tick)s
+                 AND p.quarantined_at IS NULL THEN 'repeat'
+            WHEN %(consider_pending)s AND p.summary_fingerprint = s.fp THEN 'requested'
+            ELSE 'changed' END,
+       p.id IS NOT NULL, p.run_key, p.updated_at
+FROM seen AS s
+LEFT JOIN users AS u ON u.id = s.id
+LEFT JOIN users_pending_changes AS p ON p.id = s.id
+"""
+
+_RECORD = """
+WITH caught_up AS (
+    DELETE FROM users_pending_changes WHERE id = ANY(%(caught_up)s::bigint[])
+)
+INSERT INTO users_pending_changes AS p (id, summary_fingerprint, updated_at, requested_tick, run_key)
+SELECT id, fp, updated_at, %(tick)s, run_key
+FROM unnest(%(ids)s::bigint[], %(fps)s::bytea[], %(stamps)s::timestamptz[], %(run_keys)s::text[])
+     AS r (id, fp, updated_at, run_key)
+ON CONFLICT (id) DO UPDATE SET summary_fingerprint = EXCLUDED.summary_fingerprint,
+    updated_at = EXCLUDED.updated_at, detected_at = now(), requested_tick = EXCLUDED.requested_tick,
+    run_key = EXCLUDED.run_key, quarantined_at = NULL
+"""
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One summary as the detector saw it."""
+
+    id: int
+    fingerprint: bytes
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A version this tick number already asked for, under `run_key`."""
+
+    id: int
+    run_key: str
+    updated_at: datetime | None
+
+
+@dataclass
+class Classification:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    changed: list[int] = field(default_factory=list)
+    repeats: list[Repeat] = field(default_factory=list)
+    caught_up: list[int] = field(default_factory=list)
+
+
+def classify(conn: psycopg.Connection, seen: list[Seen], tick: int = 0,
+             consider_pending: bool = True) -> Classification:
+    """Sort every seen summary into one of `KINDS` with one query (see the module docstring).
+
+    `caught_up` lists ids whose pending row is stale: the table already holds what the list shows.
+    """
+    result = Classification()
+    if not seen:
+        return result
+    params = {"ids": [s.id for s in seen], "fps": [s.fingerprint for s in seen],
+              "stamps": [s.updated_at for s in seen], "tick": tick, "consider_pending": consider_pending}
+    with conn.cursor(binary=True) as cur:
+        cur.execute(_CLASSIFY, params)
+        rows = cur.fetchall()
+    for user_id, kind, has_pending, run_key, pending_stamp in rows:
+        result.counts[kind] += 1
+        if kind == "changed":
+            result.changed.append(user_id)
+        elif kind == "repeat":
+            result.repeats.append(Repeat(user_id, run_key, pending_stamp))
+        elif has_pending and kind in ("unchanged", "touched"):
+            result.caught_up.append(user_id)
+    return result
+
+
+def record_requests(conn: psycopg.Connection, requested: list[tuple[Seen, str]], caught_up: list[int],
+                    tick: int) -> None:
+    """Store (or supersede) the pending row of each requested version with its run key, and
+    delete the stale pending rows of `caught_up`, in one statement."""
+    if not requested and not caught_up:
+        return
+    conn.execute(_RECORD, {
+        "caught_up": caught_up, "tick": tick,
+        "ids": [s.id for s, _ in requested], "fps": [s.fingerprint for s, _ in requested],
+        "stamps": [s.updated_at for s, _ in requested], "run_keys": [key for _, key in requested],
+    })

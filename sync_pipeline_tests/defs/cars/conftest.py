@@ -1,0 +1,59 @@
+"""Fixtures for the cars pipeline: a database and an upstream of the test's own, wired through
+the environment exactly as a user would configure them."""
+
+from typing import Iterator
+
+import dagster as dg
+import pytest
+
+from sync_pipeline.definitions import defs
+from sync_pipeline.defs.cars.jobs import full_refresh_tags
+
+CAR_COUNT = 3000
+
+
+@pytest.fixture
+def cars_upstream(upstream_factory):
+    return upstream_factory(sizes={"cars": CAR_COUNT, "users": 10, "stores": 1, "leaderboard_entries": 10,
+                                   "contacts": 10, "workspaces": 1})
+
+
+@pytest.fixture
+def cars_env(monkeypatch, db_url, cars_upstream):
+    monkeypatch.setenv("SYNC_DATABASE_URL", db_url.raw)
+    monkeypatch.setenv("SYNC_CARS_API_URL", cars_upstream.url)
+    monkeypatch.delenv("SYNC_CARS_API_TOKEN", raising=False)
+    monkeypatch.setenv("RPS", "500")
+    monkeypatch.setenv("PAGE_SIZE", "250")
+    return cars_upstream
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def run_cars(instance: dg.DagsterInstance, *, full_refresh: bool = False, partition: str | None = None,
+             **config) -> dg.ExecuteInProcessResult:
+    """Materialize the cars assets through Dagster, as the UI or `sync-pipeline sync` would."""
+    job = defs.resolve_job_def("cars_sync_job")
+    op_config = {**config, "full_refresh": full_refresh}
+    run_config = {"ops": {"cars_sync": {"config": op_config}}}
+    tags = full_refresh_tags() if full_refresh else {}
+    key = None if full_refresh else partition
+    return job.execute_in_process(instance=instance, run_config=run_config, tags=tags, partition_key=key,
+                                  raise_on_error=False)
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.to_user_string() == asset:
+            return {k: v.value for k, v in materialization.metadata.items()}
+    raise AssertionError(f"{asset} was not materialized")
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.event_specific_data.check_name: e.event_specific_data
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
