@@ -18,6 +18,7 @@ from sync_pipeline.db.connect import app_database_url, connect
 from sync_pipeline.db.migrations import migrate
 from sync_pipeline.defs.cars.jobs import CARS_SOURCE_SYNC
 from sync_pipeline.instance import persistent_instance
+from sync_pipeline.settings import pool_size
 from sync_pipeline.sources import execute_source_run, failed_blocking_checks, print_summary
 from sync_pipeline.upstream.process import start_for_unset_sources
 
@@ -27,6 +28,7 @@ QUICK_SIZES = {"cars": 20_000, "users": 2_000, "stores": 20, "leaderboard_entrie
 
 
 def run_demo(quick: bool = False) -> int:
+    pool_size()
     url = app_database_url()
     applied = migrate(url)
     with connect(url) as conn:

@@ -20,6 +20,7 @@ from sync_pipeline.db.connect import app_database_url
 from sync_pipeline.db.migrations import migrate
 from sync_pipeline.errors import ConfigError
 from sync_pipeline.instance import persistent_instance
+from sync_pipeline.settings import pool_size
 from sync_pipeline.upstream.process import start_for_unset_sources
 
 QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -48,6 +49,7 @@ SOURCE_SYNCS: dict[str, str] = {
 
 def run_source_sync(source: str, full_refresh: bool, partition: str | None) -> int:
     spec = _load(source)
+    pool_size()
     url = app_database_url()
     migrate(url)
     with ExitStack() as stack:

@@ -1,9 +1,10 @@
 """One batch: typed in Python (`prepare_batch`), then written in one transaction (`write_batch`).
 
-`write_batch` stages the rows, logs field diffs, merges and quarantines (or, for a batch of
-new keys only, COPYs them straight in) inside the caller's transaction; the caller advances the checkpoint in it before committing, so the batch's rows,
-change-log entries, quarantined records and checkpoint commit together or not at all. Only new
-and changed records are typed and staged; unchanged ones were settled by the classification.
+`write_batch` stages the rows, logs field diffs, merges and quarantines (a batch of new keys
+only is COPYed straight in) inside the caller's transaction; the caller advances the checkpoint
+in it before committing, so the batch's rows, change-log entries, quarantined records and
+checkpoint commit together or not at all. Only new and changed records are typed and written;
+unchanged ones were settled by the classification.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class PreparedBatch:
     """
 
     staged: list[Candidate] = field(default_factory=list)
-    rows: list[tuple] = field(default_factory=list)
+    rows: list[list] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     changed: int = 0
     unchanged: int = 0
@@ -104,7 +105,7 @@ def _insert_new_rows(conn: psycopg.Connection, spec: EntitySpec, run_id: str,
                      batch: PreparedBatch) -> tuple[list[tuple[int, str]], list[Key]] | None:
     """COPY the rows into the target; (refused rows, inserted keys), or None on a key conflict."""
     columns = sql.SQL(", ").join(map(sql.Identifier, spec.copy_columns + ("last_run_id",)))
-    for row in batch.rows:  # in place and undone below: copying 5000 rows would cost more than the COPY
+    for row in batch.rows:  # in place, undone below: copying every row would cost a tenth of the batch
         row.append(run_id)
     try:
         with conn.transaction():

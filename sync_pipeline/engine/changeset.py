@@ -50,10 +50,6 @@ class ChangeSet:
     def to_write(self) -> list[Candidate]:
         return self.new + self.changed
 
-    @property
-    def seen_keys(self) -> list[Key]:
-        return [c.key for c in self.new] + [c.key for c in self.changed] + self.unchanged
-
 
 class StoredFingerprints:
     """Key -> stored fingerprint (`SOFT_DELETED` for soft-deleted rows) of one scope."""

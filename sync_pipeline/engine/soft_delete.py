@@ -45,9 +45,13 @@ def soft_delete_refusal(missing: int, live: int, threshold: float, force: bool) 
 
 
 def soft_delete_rows(conn: psycopg.Connection, spec: EntitySpec, keys: Sequence[Key], run_id: str) -> list[Key]:
-    """Set `deleted_at` on the live rows of `keys` and log it; returns the keys it deleted."""
+    """Set `deleted_at` on the live rows of `keys` and log it; returns the keys it deleted.
+
+    Run it inside a transaction (the time zone setting is local to it).
+    """
     if not keys:
         return []
+    conn.execute("SET LOCAL TimeZone = 'UTC'")  # how the change log renders deleted_at
     params = [run_id, *spec.key_arrays(list(keys)), run_id, spec.table]
     rows = conn.execute(_soft_delete_statement(spec), params).fetchall()
     if len(spec.key) == 1:

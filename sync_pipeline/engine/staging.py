@@ -83,5 +83,9 @@ def _copy_or_split(conn: psycopg.Connection, statement: sql.Composed, rows: Sequ
 
 
 def _first_line(exc: Exception) -> str:
+    """The error's first line, with PostgreSQL's COPY context (which names the column), if any."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    first = text.splitlines()[0] if text else type(exc).__name__
+    diag = getattr(exc, "diag", None)
+    context = diag.context.strip().splitlines()[0] if diag is not None and diag.context else ""
+    return f"{first} ({context})" if context else first

@@ -8,20 +8,19 @@
 Opening takes the scope lock (`ScopeBusy` if another run holds it), checks the table against
 the spec, resumes or starts the checkpoint and starts loading the scope's stored fingerprints
 (in the background, while the first batch is fingerprinted). Pages are grouped into batches of
-whole pages; each batch is classified and typed here, then written on a pooled connection in
-one transaction that also advances the checkpoint. Up to `parallel_batches` batches are in flight; they commit in order, and a batch
-that rewrites a key of one still in flight waits for it. A batch that PostgreSQL picks as a
-deadlock victim (possible only with another writer of the same rows) is retried whole, up to
-`DEADLOCK_ATTEMPTS` times; the batch's writes are idempotent. The first failure fails the run;
-leaving the block without `finish()` marks the checkpoint `failed` (still resumable).
+whole pages; each batch is classified and typed on the calling thread, then written on a pooled
+connection in one transaction that also advances the checkpoint (`InFlightBatches`: up to
+`parallel_batches` at once, committed in order). A batch that PostgreSQL picks as a deadlock
+victim (possible only with another writer of the same rows) is retried whole, up to
+`DEADLOCK_ATTEMPTS` times; its writes are idempotent. The first failure fails the run; leaving
+the block without `finish()` marks the checkpoint `failed` (still resumable).
 """
 
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from psycopg import sql
 from psycopg.errors import DeadlockDetected
@@ -32,6 +31,7 @@ from sync_pipeline.engine.batch import BatchResult, PreparedBatch, prepare_batch
 from sync_pipeline.engine.changeset import StoredFingerprints, classify, fingerprint_records
 from sync_pipeline.engine.checkpoints import Checkpoint, Position
 from sync_pipeline.engine.entity import EntitySpec
+from sync_pipeline.engine.in_flight import InFlightBatches
 from sync_pipeline.engine.records import Key
 from sync_pipeline.engine.scope_lock import scope_lock
 from sync_pipeline.engine.soft_delete import SnapshotOutcome, soft_delete_refusal, soft_delete_rows
@@ -44,19 +44,21 @@ ANALYZE_TARGET_SHARE = 0.1
 DEADLOCK_ATTEMPTS = 3
 
 
-class BatchAborted(RuntimeError):
-    """A batch was rolled back because a batch before it failed."""
-
-
 class SyncRun:
-    """Writes batches of records into `spec.table` for one run; use as a context manager."""
+    """Writes batches of records into `spec.table` for one run; use as a context manager.
+
+    Not thread-safe: call it from one thread at a time (any thread, e.g. `asyncio.to_thread`).
+    """
 
     def __init__(self, pool: ConnectionPool, spec: EntitySpec, *, pipeline: str, partition: str, run_id: str,
                  scope: Mapping[str, Any] | None = None, options: WriteOptions | None = None) -> None:
         """`scope`: the values of the spec's scope columns this run covers (a full snapshot
-        soft-deletes only within it); omit it for specs without scope columns."""
+        soft-deletes only within it); omit it for specs without scope columns. Raises
+        `ValueError` when `scope` does not name exactly the spec's scope columns."""
         self.spec, self.pipeline, self.partition, self.run_id = spec, pipeline, partition, run_id
         self.scope = dict(scope or {})
+        if set(self.scope) != set(spec.scope):
+            raise ValueError(f"{spec.table}: scope must give {list(spec.scope)}, got {sorted(self.scope)}")
         self.options = options or WriteOptions()
         self.result = SyncResult()
         self.checkpoint: Checkpoint | None = None
@@ -65,14 +67,12 @@ class SyncRun:
         self._buffer: list = []
         self._buffer_position = Position()
         self._seen: set[Key] = set()
-        self._in_flight: deque[tuple[Future, set]] = deque()
-        self._last_future: Future | None = None
-        self._stored_loading: Future | None = None
         self._stored_fingerprints: StoredFingerprints | None = None
         self._live_before = 0
         self._finished = False
 
     def __enter__(self) -> "SyncRun":
+        """Raises `ScopeBusy`, `SpecError` (table and spec differ) or `ValueError` (pool too small)."""
         if self._pool.max_size < self.options.parallel_batches + 1:
             raise ValueError(f"the pool holds {self._pool.max_size} connections; a run needs "
                              f"parallel_batches + 1 = {self.options.parallel_batches + 1}")
@@ -90,31 +90,17 @@ class SyncRun:
             check_table_matches_spec(self._control, self.spec)
         self.checkpoint = checkpoints.start_or_resume(self._control, self.pipeline, self.partition, self.run_id,
                                                       self.options.checkpoint_max_age)
-        self._executor = self._exit.enter_context(ThreadPoolExecutor(self.options.parallel_batches,
-                                                                     thread_name_prefix=f"sync-{self.spec.table}"))
-        self._stored_loading = self._executor.submit(self._load_stored_fingerprints)
+        executor = self._exit.enter_context(ThreadPoolExecutor(self.options.parallel_batches,
+                                                               thread_name_prefix=f"sync-{self.spec.table}"))
+        self._stored_loading = executor.submit(self._load_stored_fingerprints)
+        self._batches = InFlightBatches(executor, self.options.parallel_batches, self.result.add_batch)
         self._staging = StagingTable(self.spec)
-
-    def _load_stored_fingerprints(self) -> StoredFingerprints:
-        """Runs on a worker while the first batch is being fingerprinted."""
-        if not self.options.preload_fingerprints:
-            return StoredFingerprints(self.spec)
-        with self._control.transaction():
-            return StoredFingerprints.load(self._control, self.spec, self.scope)
-
-    def _stored(self) -> StoredFingerprints:
-        """The stored fingerprints, once loaded (the control connection is free from then on)."""
-        if self._stored_fingerprints is None:
-            self._stored_fingerprints = self._stored_loading.result()
-            self._live_before = len(self._stored_fingerprints.live_keys())
-        return self._stored_fingerprints
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         try:
-            if self._stored_loading is not None:
-                wait([self._stored_loading])
-            self._drain(raise_errors=False)
-            if not self._finished and self.checkpoint is not None and not self._control.closed:
+            wait([self._stored_loading])
+            self._batches.drain(raise_errors=False)
+            if not self._finished and not self._control.closed:
                 self._control.rollback()
                 with self._control.transaction():
                     checkpoints.set_status(self._control, self.checkpoint, "failed")
@@ -136,58 +122,32 @@ class SyncRun:
             self.flush()
 
     def flush(self) -> None:
-        """Write the buffered pages as one batch (now, without waiting for `batch_size`)."""
+        """Write the buffered pages as one batch now, without waiting for `batch_size`."""
         if self._buffer:
             records, self._buffer = self._buffer, []
             self.write(records, self._buffer_position)
 
     def wait(self) -> None:
         """Block until every submitted batch has committed; raises the first batch error."""
-        self._drain(raise_errors=True)
+        self._batches.drain()
 
     def write(self, records: list, position: Position = Position()) -> None:
         """Classify, type and submit `records` as one batch, after any buffered pages."""
-        self._collect_done()
+        self._batches.collect_done()
         self.flush()
         fingerprinted = fingerprint_records(self.spec, records)
         stored = self._stored()
-        if not self.options.preload_fingerprints:
+        if self.options.preload_fingerprints:
+            self._seen.update(fingerprinted.records)
+            self._seen.update(fingerprinted.rejected_keys)
+        else:
             with self._control.transaction():
                 stored.load_keys(self._control, list(fingerprinted.records))
-        changes = classify(fingerprinted, stored)
-        if self.options.preload_fingerprints:
-            self._seen.update(changes.seen_keys)
-            self._seen.update(changes.rejected_keys)
-        batch = prepare_batch(self.spec, changes)
+        batch = prepare_batch(self.spec, classify(fingerprinted, stored))
         stored.remember(batch.staged)
-        keys = {c.key for c in batch.staged}
-        while self._in_flight and (len(self._in_flight) >= self.options.parallel_batches
-                                   or any(not keys.isdisjoint(k) for _, k in self._in_flight)):
-            self._collect(self._in_flight.popleft()[0])
-        future = self._executor.submit(self._commit_batch, batch, position, len(records), self._last_future)
-        self._in_flight.append((future, keys))
-        self._last_future = future
-
-    def _commit_batch(self, batch: PreparedBatch, position: Position, rows: int, previous: Future | None) -> BatchResult:
-        attempt = 1
-        while True:
-            try:
-                return self._commit_batch_once(batch, position, rows, previous)
-            except DeadlockDetected:
-                if attempt >= DEADLOCK_ATTEMPTS:
-                    raise
-                attempt += 1
-
-    def _commit_batch_once(self, batch: PreparedBatch, position: Position, rows: int, previous: Future | None
-                           ) -> BatchResult:
-        with self._pool.connection() as conn, conn.transaction():
-            result = (BatchResult(unchanged=batch.unchanged, duplicates=batch.duplicates) if batch.writes_nothing
-                      else write_batch(conn, self.spec, self._staging, self.run_id, batch))
-            if previous is not None and previous.exception() is not None:
-                raise BatchAborted("an earlier batch of this run failed") from previous.exception()
-            advanced = checkpoints.advance(conn, self.checkpoint, position, rows)
-        self.checkpoint = advanced
-        return result
+        self._batches.submit({c.key for c in batch.staged},
+                             lambda wait_for_previous: self._commit_batch(batch, position, len(records),
+                                                                          wait_for_previous))
 
     def finish(self, full_snapshot: bool = False, force_soft_delete: bool = False) -> SyncResult:
         """Write what is buffered, wait for every batch, then complete the checkpoint.
@@ -202,7 +162,7 @@ class SyncRun:
         if full_snapshot and not self.options.preload_fingerprints:
             raise ValueError("a full snapshot needs preload_fingerprints=True to know the scope's live keys")
         self.flush()
-        self._drain(raise_errors=True)
+        self._batches.drain()
         stored = self._stored()
         with self._control.transaction():
             if full_snapshot:
@@ -212,6 +172,37 @@ class SyncRun:
         self.result.checkpoint = self.checkpoint
         self._analyze_after_large_load()
         return self.result
+
+    def _load_stored_fingerprints(self) -> StoredFingerprints:
+        if not self.options.preload_fingerprints:
+            return StoredFingerprints(self.spec)
+        with self._control.transaction():
+            return StoredFingerprints.load(self._control, self.spec, self.scope)
+
+    def _stored(self) -> StoredFingerprints:
+        """The stored fingerprints, once loaded (the control connection is free from then on)."""
+        if self._stored_fingerprints is None:
+            self._stored_fingerprints = self._stored_loading.result()
+            self._live_before = len(self._stored_fingerprints.live_keys())
+        return self._stored_fingerprints
+
+    def _commit_batch(self, batch: PreparedBatch, position: Position, rows: int,
+                      wait_for_previous: Callable[[], None]) -> BatchResult:
+        attempt = 1
+        while True:
+            try:
+                with self._pool.connection() as conn, conn.transaction():
+                    result = (BatchResult(unchanged=batch.unchanged, duplicates=batch.duplicates)
+                              if batch.writes_nothing else write_batch(conn, self.spec, self._staging, self.run_id,
+                                                                       batch))
+                    wait_for_previous()
+                    advanced = checkpoints.advance(conn, self.checkpoint, position, rows)
+                self.checkpoint = advanced
+                return result
+            except DeadlockDetected:
+                if attempt >= DEADLOCK_ATTEMPTS:
+                    raise
+                attempt += 1
 
     def _soft_delete_missing(self, stored: StoredFingerprints, force: bool) -> SnapshotOutcome:
         missing = stored.missing(self._seen)
@@ -235,21 +226,3 @@ class SyncRun:
             columns = sql.SQL(", ").join(map(sql.Identifier, dict.fromkeys(self.spec.key + self.spec.scope)))
             with self._control.transaction():
                 self._control.execute(sql.SQL("ANALYZE {} ({})").format(self.spec.table_sql, columns))
-
-    def _collect(self, future: Future) -> None:
-        self.result.add_batch(future.result())
-
-    def _collect_done(self) -> None:
-        while self._in_flight and self._in_flight[0][0].done():
-            self._collect(self._in_flight.popleft()[0])
-
-    def _drain(self, raise_errors: bool) -> None:
-        first_error: BaseException | None = None
-        while self._in_flight:
-            future = self._in_flight.popleft()[0]
-            try:
-                self._collect(future)
-            except BaseException as exc:
-                first_error = first_error or exc
-        if first_error is not None and raise_errors:
-            raise first_error

@@ -17,17 +17,19 @@ BOOKKEEPING_TYPES = {
 
 
 def check_table_matches_spec(conn: psycopg.Connection, spec: EntitySpec) -> None:
-    """Raise `SpecError` naming every column that is missing or typed differently from the spec.
+    """Raise `SpecError` naming every column that is missing or typed differently from the spec,
+    and every NOT NULL column without a default that the spec does not mark required (a record
+    without it would fail its whole batch instead of being quarantined).
 
     Columns the table has beyond the spec are fine (the sync never writes them).
     """
     rows = conn.execute(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-        "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull AND NOT a.atthasdef "
+        "FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
         (spec.table,)).fetchall()
     if not rows:
         raise SpecError(f"table {spec.table!r} does not exist; is the migration that creates it applied?")
-    actual = dict(rows)
+    actual = {name: sql_type for name, sql_type, _ in rows}
     expected = {c.name: c.type.sql_name for c in spec.columns} | BOOKKEEPING_TYPES
     problems = []
     for name, sql_type in expected.items():
@@ -35,5 +37,8 @@ def check_table_matches_spec(conn: psycopg.Connection, spec: EntitySpec) -> None
             problems.append(f"column {name!r} is missing")
         elif actual[name] != sql_type:
             problems.append(f"column {name!r} is {actual[name]}, the spec says {sql_type}")
+    optional = {c.name for c in spec.columns if not c.required and c.name not in spec.key}
+    problems += [f"column {name!r} is NOT NULL without a default, but not required in the spec"
+                 for name, _, not_null in rows if not_null and name in optional]
     if problems:
         raise SpecError(f"table {spec.table!r} does not match its spec: " + "; ".join(problems))

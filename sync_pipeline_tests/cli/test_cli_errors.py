@@ -44,17 +44,11 @@ def test_bad_usage_exit_2():
     assert run_cli("bench", "not-a-benchmark").returncode == 2
 
 
-def test_bad_pool_size_is_a_config_error(db_url):
-    result = run_cli("demo", env={"SYNC_DATABASE_URL": db_url.raw, "DB_POOL_SIZE": "lots"})
-    assert result.returncode in (0, 2)
-    from sync_pipeline.defs.resources import PostgresResource
-
-    os.environ["DB_POOL_SIZE"] = "lots"
-    try:
-        with pytest.raises(Exception, match="DB_POOL_SIZE must be a whole number"):
-            PostgresResource().pool()
-    finally:
-        del os.environ["DB_POOL_SIZE"]
+def test_bad_pool_size_is_a_config_error_before_anything_runs(db_url):
+    result = run_cli("sync", "cars", "--full-refresh", env={"SYNC_DATABASE_URL": db_url.raw, "DB_POOL_SIZE": "lots"})
+    assert result.returncode == 2
+    assert "DB_POOL_SIZE must be a whole number, got 'lots'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_migrate_then_doctor_on_a_configured_database(empty_db_url):

@@ -117,3 +117,14 @@ def test_a_table_that_does_not_match_its_spec_is_refused(tables, pool):
     with pytest.raises(SpecError, match="column 'qty' is bigint, the spec says integer"):
         sync(pool, ITEMS, [item(1)])
     assert table_rows(tables, "items") == []
+
+
+def test_a_not_null_column_must_be_required_in_the_spec(tables, pool):
+    tables.execute("ALTER TABLE items ALTER COLUMN qty SET NOT NULL")
+    with pytest.raises(SpecError, match="column 'qty' is NOT NULL without a default, but not required"):
+        sync(pool, ITEMS, [item(1)])
+
+
+def test_the_scope_must_match_the_spec(tables, pool):
+    with pytest.raises(ValueError, match=r"scope must give \['shop'\]"):
+        sync(pool, SHOP_ITEMS, [item(1)])
