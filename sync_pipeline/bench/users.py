@@ -65,7 +65,8 @@ def run(options: BenchOptions) -> BenchReport:
     with UpstreamProcess(profile="none", sizes=SIZES) as upstream, scratch_database() as url, \
             _environment({"SYNC_USERS_API_URL": upstream.url, "USERS_DETAIL_RPS": str(LIMIT_RPS)}), \
             open_pool(url, max_size=2 * RUN_QUEUE_LIMIT + 4, name="bench_users") as pool:
-        list_config, detail_config = (users_api_resources()[key].client_config() for key in ("users_api", "users_detail_api"))
+        resources = users_api_resources()
+        list_config, detail_config = resources["users_api"].client_config(), resources["users_detail_api"].client_config()
         conninfo = url.conninfo()
         cursor = fill_table(pool, conninfo, list_config, detail_config, report)
         upstream.admin("faults", {"source": "users", "endpoint": "users.detail", "rps": LIMIT_RPS,
@@ -138,8 +139,8 @@ def measure_end_to_end(pool: ConnectionPool, conninfo: str, upstream: UpstreamPr
     report.info("end to end: tick start to last commit", elapsed, "s")
     report.at_least("end to end: users applied per second", applied_per_s, "users/s", 0.97 * LIMIT_RPS)
     report.at_least("end to end: share of the detail limit", 100 * efficiency, "%", 97)
-    report.at_most("detail requests in any 1 s, upstream's count (limit 10/s + burst 10)", stats["max_requests_in_1s"], "requests",
-                   LIMIT_RPS + 10)
+    report.at_most("detail requests in any 1 s, upstream's count (limit 10/s + burst 10)",
+                   stats["max_requests_in_1s"], "requests", LIMIT_RPS + 10)
     report.equal("detail 429s", stats["throttled"], "responses", 0)
     per_hour = SEED_RPS * 3600 * efficiency
     report.at_least("users/h per API key at 1 request per 4 s (limit x share)", per_hour, "users/h", 873)

@@ -18,9 +18,10 @@ from sync_pipeline.engine.staging import StagingTable
 def lock_and_log_field_diffs(conn: psycopg.Connection, spec: EntitySpec, staging: StagingTable, run_id: str) -> int:
     """Lock the stored rows that the staged rows will change, in key order, and log their diffs.
 
-    Runs inside the batch transaction, before the merge: the locks (taken only on rows that
-    will be rewritten anyway) keep a concurrent writer from changing the old values between
-    this diff and the merge, and the key order keeps two writers from deadlocking.
+    Runs inside the batch transaction, before the merge: the locks (taken only on stored rows
+    of staged keys, which the classification found changed, so rows about to be rewritten) keep
+    a concurrent writer from changing the old values between this diff and the merge; the key
+    order makes deadlocks between two writers rare (`SyncRun` retries a batch that loses one).
     Returns the number of change-log rows written.
     """
     cur = conn.execute(_diff_statement(spec, staging.identifier), {"run_id": run_id, "entity": spec.table})

@@ -58,17 +58,17 @@ def start_or_resume(conn: psycopg.Connection, pipeline: str, partition: str, run
     Either way the checkpoint now belongs to `run_id`, with status `running`; committed here.
     """
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(f"SELECT status <> 'completed' AND updated_at > now() - %s AS resumable "
-                    f"FROM sync_checkpoints WHERE pipeline = %s AND partition = %s FOR UPDATE",
+        cur.execute("SELECT status <> 'completed' AND updated_at > now() - %s AS resumable "
+                    "FROM sync_checkpoints WHERE pipeline = %s AND partition = %s FOR UPDATE",
                     (max_age, pipeline, partition))
         found = cur.fetchone()
         if found and found["resumable"]:
-            cur.execute(f"UPDATE sync_checkpoints SET run_id = %s, status = 'running', updated_at = now() "
+            cur.execute("UPDATE sync_checkpoints SET run_id = %s, status = 'running', updated_at = now() "
                         f"WHERE pipeline = %s AND partition = %s RETURNING {_COLUMNS}", (run_id, pipeline, partition))
             return Checkpoint(**cur.fetchone(), resumed=True)
         cur.execute(
-            f"INSERT INTO sync_checkpoints (pipeline, partition, run_id, status) VALUES (%s, %s, %s, 'running') "
-            f"ON CONFLICT (pipeline, partition) DO UPDATE SET run_id = EXCLUDED.run_id, page = NULL, cursor = NULL, "
+            "INSERT INTO sync_checkpoints (pipeline, partition, run_id, status) VALUES (%s, %s, %s, 'running') "
+            "ON CONFLICT (pipeline, partition) DO UPDATE SET run_id = EXCLUDED.run_id, page = NULL, cursor = NULL, "
             f"rows_done = 0, status = 'running', started_at = now(), updated_at = now() RETURNING {_COLUMNS}",
             (pipeline, partition, run_id))
         return Checkpoint(**cur.fetchone())

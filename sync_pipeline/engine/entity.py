@@ -118,7 +118,7 @@ class EntitySpec:
         return sql.SQL(", ").join(parts)
 
     def key_text_sql(self, alias: str) -> sql.Composable:
-        """The key as text, as the change log and quarantine store it (`record_key_text`)."""
+        """The key as text, as the change log and quarantine store it (see `records.key_text`)."""
         if len(self.key) == 1:
             return sql.SQL("{}::text").format(_qualified(alias, self.key[0]))
         return sql.SQL("jsonb_build_array({})::text").format(self.key_sql(alias))

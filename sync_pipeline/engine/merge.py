@@ -31,8 +31,10 @@ def merge_staged_rows(conn: psycopg.Connection, spec: EntitySpec, staging: Stagi
     """Insert the staged rows that are new, rewrite the ones whose fingerprint differs.
 
     Runs inside the batch transaction, after `lock_and_log_field_diffs`. Staged rows whose
-    stored version already has the same fingerprint are left alone (not locked by us before,
-    not written now). Raises psycopg errors (constraint violations and the like) unchanged.
+    stored version already has the same fingerprint are not written. A key that another writer
+    inserted after the diff statement is updated without a change-log entry (its old values
+    were never visible to this transaction). Raises psycopg errors (constraint violations and
+    the like) unchanged.
     """
     outcome = MergeOutcome()
     single = len(spec.key) == 1

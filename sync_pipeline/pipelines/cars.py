@@ -19,7 +19,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from sync_pipeline.engine.http import ApiClient, PagedListing, ProgressReporter
-from sync_pipeline.engine.listing_sync import ListingWalk, sync_paged_listing
+from sync_pipeline.engine.listing_sync import ListingWalk, relaxed_gc, sync_paged_listing
 from sync_pipeline.engine.sync_result import SyncResult
 from sync_pipeline.engine.sync_run import SyncRun
 from sync_pipeline.engine.write_options import WriteOptions
@@ -109,7 +109,9 @@ async def sync_cars(pool: ConnectionPool, client: ApiClient, scope: CarsScope, r
     listing = PagedListing("/cars", "items", "page_size", settings.page_size, scope.query_params())
     options = WriteOptions(batch_size=settings.batch_size, parallel_batches=settings.parallel_batches,
                            preload_fingerprints=True)
-    with SyncRun(pool, CARS, pipeline=PIPELINE, partition=scope.label, run_id=run_id, options=options) as run:
+    # relaxed_gc: the walk's own window ends before the last batches are written in `finish`.
+    with relaxed_gc(), SyncRun(pool, CARS, pipeline=PIPELINE, partition=scope.label, run_id=run_id,
+                                options=options) as run:
         resumed_from = run.checkpoint.next_page if run.checkpoint.resumed else None
         async with ProgressReporter(client.metrics, progress_label) as progress:
             walk = await sync_paged_listing(client, listing, run, key=itemgetter("id"), progress=progress)

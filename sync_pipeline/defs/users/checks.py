@@ -24,7 +24,8 @@ USERS_CHECK_SPECS = [
                       description="failed attempts per request (list and detail) below the target"),
     dg.AssetCheckSpec("detail_throughput", asset="users",
                       description="detail requests/s close to the limit (shared among concurrent worker runs)"),
-    dg.AssetCheckSpec("lag", asset="users", description="oldest detected change not yet applied, younger than the target"),
+    dg.AssetCheckSpec("lag", asset="users",
+                      description="oldest detected change not yet applied, younger than the target"),
     dg.AssetCheckSpec("no_active_and_deleted", asset="users", blocking=True,
                       description="no user is both status 'active' and soft-deleted"),
 ]

@@ -27,13 +27,14 @@ class UsersSyncConfig(dg.Config):
     full_refresh: bool = Field(default=False, description="Reconcile every user, and soft-delete the live users the "
                                                           "list no longer shows once their detail answers 404.")
     page_size: int | None = Field(default=None, description="List page size (default USERS_PAGE_SIZE or 500, max 500).")
-    write_batch: int | None = Field(default=None, description="Users per transaction (default USERS_WRITE_BATCH or 100).")
+    write_batch: int | None = Field(default=None,
+                                    description="Users per transaction (default USERS_WRITE_BATCH or 100).")
     flush_every_s: float = Field(default=30.0, description="Store what was fetched at least this often (s).")
     max_error_rate: float = Field(default=0.05, description="error_rate check: failed attempts per request.")
     min_detail_rate_share: float = Field(default=0.9, description="detail_throughput check: detail requests/s as a "
                                                                   "share of the limit (divided among concurrent runs).")
-    throughput_min_requests: int = Field(default=200, description="detail_throughput check: judge runs with at least "
-                                                                  "this many detail requests (shorter ones are warm-up).")
+    throughput_min_requests: int = Field(default=200, description="detail_throughput check: judge runs with at "
+                                                                  "least this many detail requests (fewer: warm-up).")
     max_lag_s: float = Field(default=3600.0, description="lag check: age of the oldest detected, unapplied change.")
 
     def apply_settings(self) -> ApplySettings:

@@ -59,5 +59,6 @@ def summary_markdown(apply: ApplyOutcome, detail_limit_rps: float, live_rows: in
         "",
         "| inserted | updated | unchanged | soft-deleted | quarantined | live rows |",
         "|---:|---:|---:|---:|---:|---:|",
-        f"| {w.inserted:,} | {w.updated:,} | {w.unchanged:,} | {w.soft_deleted:,} | {w.quarantined:,} | {live_rows:,} |",
+        f"| {w.inserted:,} | {w.updated:,} | {w.unchanged:,} | {w.soft_deleted:,} | {w.quarantined:,} "
+        f"| {live_rows:,} |",
     ])

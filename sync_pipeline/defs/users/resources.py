@@ -23,8 +23,8 @@ class UsersApiResource(UpstreamApiResource):
     """One endpoint (`list` or `detail`) of the users API, with its own rate limit and bucket."""
 
     endpoint: str = Field(description="`list` or `detail`: which limit of the users API this client draws from.")
-    rate_headroom: float | None = Field(default=None, description="Pace this share under the limit. "
-                                                                  "Default: USERS_<ENDPOINT>_HEADROOM, else the endpoint's.")
+    rate_headroom: float | None = Field(default=None, description="Pace this share under the limit. Default: "
+                                                                  "USERS_<ENDPOINT>_HEADROOM, else the endpoint's.")
     default_rate_headroom: float = 0.02
 
     def client_config(self) -> ClientConfig:

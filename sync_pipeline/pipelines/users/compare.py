@@ -9,13 +9,14 @@ into one of:
   changed, which is not a change;
 - `requested`: this very version was asked for by an earlier tick (its run is queued or
   running) or could not be stored (quarantined);
-- `repeat`: this version was asked for by this same tick number and is not quarantined: an
-  earlier evaluation of this tick recorded it but its runs may never have reached Dagster, so
-  they are asked for again under the same run key (Dagster drops a run key it already launched);
+- `repeat`: this version was asked for by this very tick (its run key starts with the tick's
+  prefix, see `detect.py`) and is not quarantined: an earlier evaluation of this tick recorded
+  it but its runs may never have reached Dagster, so they are asked for again under the same
+  run key (Dagster drops a run key it already launched);
 - `changed`: a new user, a soft-deleted one seen again, or a summary that differs from both.
 
-The reconcile asks with `consider_pending=False`: it applies what it finds itself, whatever a
-worker run may be doing. `record_requests` is the detector's only write, one statement: it stores
+The reconcile asks without a tick: it ignores pending requests and applies what it finds
+itself, whatever a worker run may be doing. `record_requests` is the detector's only write, one statement: it stores
 the versions asked for and drops pending rows the table has caught up with.
 """
 
@@ -35,8 +36,8 @@ WITH seen (id, fp, updated_at) AS (
 SELECT s.id,
        CASE WHEN u.deleted_at IS NULL AND u.summary_fingerprint = s.fp THEN
                 CASE WHEN u.updated_at IS DISTINCT FROM s.updated_at THEN 'touched' ELSE 'unchanged' END
-            WHEN %(consider_pending)s AND p.summary_fingerprint = s.fp AND p.requested_tick = %(tick)s
-                 AND p.quarantined_at IS NULL THEN 'repeat'
+            WHEN %(consider_pending)s AND p.summary_fingerprint = s.fp AND p.quarantined_at IS NULL
+                 AND starts_with(p.run_key, %(tick_key)s) THEN 'repeat'
             WHEN %(consider_pending)s AND p.summary_fingerprint = s.fp THEN 'requested'
             ELSE 'changed' END,
        p.id IS NOT NULL, p.run_key, p.updated_at
@@ -70,7 +71,7 @@ class Seen:
 
 @dataclass(frozen=True)
 class Repeat:
-    """A version this tick number already asked for, under `run_key`."""
+    """A version this same tick already asked for, under `run_key`."""
 
     id: int
     run_key: str
@@ -85,17 +86,18 @@ class Classification:
     caught_up: list[int] = field(default_factory=list)
 
 
-def classify(conn: psycopg.Connection, seen: list[Seen], tick: int = 0,
-             consider_pending: bool = True) -> Classification:
+def classify(conn: psycopg.Connection, seen: list[Seen], tick_key: str | None = None) -> Classification:
     """Sort every seen summary into one of `KINDS` with one query (see the module docstring).
 
-    `caught_up` lists ids whose pending row is stale: the table already holds what the list shows.
+    `tick_key` is the run-key prefix of the detector's tick; None (the reconcile) ignores what is
+    pending. `caught_up` lists ids whose pending row is stale: the table holds what the list shows.
     """
     result = Classification()
     if not seen:
         return result
     params = {"ids": [s.id for s in seen], "fps": [s.fingerprint for s in seen],
-              "stamps": [s.updated_at for s in seen], "tick": tick, "consider_pending": consider_pending}
+              "stamps": [s.updated_at for s in seen], "consider_pending": tick_key is not None,
+              "tick_key": tick_key or ""}
     with conn.cursor(binary=True) as cur:
         cur.execute(_CLASSIFY, params)
         rows = cur.fetchall()

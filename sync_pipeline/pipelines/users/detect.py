@@ -12,8 +12,9 @@ makes progress. An unstable walk (users left the window while it was read, see `
 is walked again, up to `walk_attempts` times; if it stays unstable its changes are still asked
 for but the cursor does not move, so the next tick lists the same window again.
 
-Run keys are `users-<tick>-<day>-<n>-<digest of the ids>`: a tick evaluated again with the same
-cursor asks for the same recorded versions under the same keys (see `compare.py`).
+Run keys are `users-<tick>-<cursor digest>-<day>-<n>-<digest of the ids>`: a tick evaluated again
+from the same cursor asks for the versions it recorded under the same keys (see `compare.py`),
+and a detector whose cursor was reset never reuses the key of an earlier run.
 """
 
 from __future__ import annotations
@@ -92,9 +93,10 @@ async def detect_changes(pool: ConnectionPool, client: ApiClient, cursor: Detect
     cut = None if walk.complete else walk.last_stamp()
     seen, unfingerprintable = fingerprint_summaries(walk, cut)
     tick = cursor.next_tick
+    tick_key = f"users-{tick}-{xxhash.xxh3_64_hexdigest(cursor.to_json().encode())[:8]}-"
     with pool.connection() as conn:
-        classification = classify(conn, seen, tick)
-        groups = _new_groups(seen, classification.changed, tick, settings.batch_size, partition_of)
+        classification = classify(conn, seen, tick_key)
+        groups = _new_groups(seen, classification.changed, tick_key, settings.batch_size, partition_of)
         by_id = {s.id: s for s in seen}
         requested = [(by_id[user_id], group.run_key) for group in groups for user_id in group.ids]
         record_requests(conn, requested, classification.caught_up, tick)
@@ -138,7 +140,7 @@ def fingerprint_summaries(walk: SummaryWalk, cut: datetime | None = None) -> tup
     return seen, failed
 
 
-def _new_groups(seen: list[Seen], changed: list[int], tick: int, batch_size: int,
+def _new_groups(seen: list[Seen], changed: list[int], tick_key: str, batch_size: int,
                 partition_of: PartitionOf) -> list[RunGroup]:
     stamps = {s.id: s.updated_at for s in seen}
     by_partition: dict[str, list[int]] = defaultdict(list)
@@ -149,7 +151,7 @@ def _new_groups(seen: list[Seen], changed: list[int], tick: int, batch_size: int
         ids = sorted(by_partition[partition])
         for number, start in enumerate(range(0, len(ids), batch_size)):
             chunk = ids[start:start + batch_size]
-            groups.append(RunGroup(partition, chunk, run_key(tick, partition, number, chunk)))
+            groups.append(RunGroup(partition, chunk, run_key(tick_key, partition, number, chunk)))
     return groups
 
 
@@ -161,6 +163,7 @@ def _repeated_groups(classification: Classification, partition_of: PartitionOf) 
             for key, repeats in sorted(by_key.items())]
 
 
-def run_key(tick: int, partition: str, number: int, ids: list[int]) -> str:
+def run_key(tick_key: str, partition: str, number: int, ids: list[int]) -> str:
+    """`<tick_key><day>-<n>-<digest of the ids>`."""
     digest = xxhash.xxh3_64_hexdigest(",".join(map(str, ids)).encode())[:12]
-    return f"users-{tick}-{partition}-{number}-{digest}"
+    return f"{tick_key}{partition}-{number}-{digest}"

@@ -80,7 +80,7 @@ async def reconcile_users(pool: ConnectionPool, list_client: ApiClient, detail_c
         walk = await walk_summaries(list_client, scope.window, page_size)
     seen, unfingerprintable = fingerprint_summaries(walk)
     with pool.connection() as conn:
-        classification = classify(conn, seen, consider_pending=False)
+        classification = classify(conn, seen)
         missing = _live_ids_not_listed(conn, walk) if scope.is_full_refresh else []
     applied = await apply_users(pool, detail_client, classification.changed + missing, run_id,
                                 scope=f"reconcile:{scope.label}", resumable=False, settings=settings)

@@ -159,3 +159,26 @@ def test_a_detail_that_cannot_be_stored_is_quarantined_and_not_asked_for_again(u
     with psycopg.connect(db_url.conninfo()) as conn:
         reasons = conn.execute("SELECT DISTINCT reason FROM sync_quarantine WHERE entity = 'users'").fetchall()
     assert [r for (r,) in reasons if "NUL" in r]
+
+
+def test_a_hostile_upstream_still_ends_in_the_upstream_s_users(users_env, db_url, instance):
+    """Storms, 5xx, timeouts, dropped and malformed bodies, shifted pages, odd records, and users
+    that vanish when their detail is fetched: the table still ends equal to the upstream."""
+    listed_before = set(upstream_users(users_env.url))
+    users_env.admin("faults", {"source": "users", "profile": "hostile", "rps": None, "timeout_s": 0.5,
+                               "storm_rate": 0.005, "vanishing_users": 0.03})
+    faults_expected = {"max_error_rate": 1.0}
+    assert reconcile(instance, full_refresh=True, **faults_expected).success
+    cursor = tick(instance, None).cursor
+    users_env.admin("mutate", {"source": "users", "update": 0.05})
+    for request in tick(instance, cursor).run_requests:
+        assert run_worker(instance, _with_config(request, **faults_expected)).success
+
+    users_env.admin("faults", {"source": "users", "profile": "none", "data_oddities": True})
+    upstream = upstream_users(users_env.url)
+    assert listed_before - set(upstream), "some users vanished when their detail was fetched"
+    with psycopg.connect(db_url.conninfo()) as conn:
+        unstorable = {int(k) for (k,) in conn.execute("SELECT DISTINCT record_key FROM sync_quarantine")}
+    assert unstorable, "the hostile data holds records PostgreSQL cannot store"
+    expected = {uid: user for uid, user in upstream.items() if uid not in unstorable}
+    assert business(stored_users(db_url)) == business(expected)

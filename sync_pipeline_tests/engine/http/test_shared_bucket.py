@@ -73,7 +73,10 @@ def test_leased_slots_not_used_in_time_are_dropped_not_bunched(db_url):
 
     stamps = asyncio.run(run())
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-    assert min(gaps) >= 0.05 - 0.003
+    # Bunched stale slots would come back-to-back (gaps near 0). Paced ones are 50 ms apart; one
+    # late wake-up on a busy machine shortens the next gap, so judge each gap loosely and the span tightly.
+    assert min(gaps) >= 0.025
+    assert stamps[-1] - stamps[0] >= 3 * 0.05 - 0.005
 
 
 def test_slowdown_after_429s_is_shared_and_counted_once_per_pause(db_url):
