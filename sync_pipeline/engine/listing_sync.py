@@ -35,7 +35,7 @@ from sync_pipeline.engine.http.progress import ProgressReporter
 from sync_pipeline.engine.sync_run import SyncRun
 
 
-RELAXED_GC_THRESHOLDS = (50_000, 20, 100)
+RELAXED_GC_THRESHOLDS = (200_000, 20, 100)
 _gc_lock = threading.Lock()
 _gc_users = 0
 _gc_saved: tuple[int, int, int] | None = None
@@ -43,7 +43,7 @@ _gc_saved: tuple[int, int, int] | None = None
 
 @contextmanager
 def relaxed_gc() -> Iterator[None]:
-    """Collect cyclic garbage less often while the block runs (young generation every 50,000
+    """Collect cyclic garbage less often while the block runs (young generation every 200,000
     net container allocations instead of 700, full collections practically never).
 
     Process-wide and re-entrant: the first block to enter saves the thresholds, the last one to

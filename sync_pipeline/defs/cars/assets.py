@@ -19,6 +19,7 @@ from sync_pipeline.defs.resources import PostgresResource, UpstreamApiResource
 from sync_pipeline.pipelines.cars import CarsScope, CarsSyncOutcome, sync_cars
 
 UPSTREAM_TAG = {"sync_pipeline/upstream": "cars"}
+RETRY_TAGS = {"dagster/max_retries": "2"}
 GROUP = "cars"
 
 

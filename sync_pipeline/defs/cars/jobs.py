@@ -11,13 +11,13 @@ from datetime import timedelta
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from sync_pipeline.defs.cars.assets import UPSTREAM_TAG, cars_sync
+from sync_pipeline.defs.cars.assets import RETRY_TAGS, UPSTREAM_TAG, cars_sync
 from sync_pipeline.defs.cars.partitions import cars_daily_partitions
 from sync_pipeline.sources import SourceSync
 
 cars_sync_job = dg.define_asset_job(
     "cars_sync_job", selection=dg.AssetSelection.assets(cars_sync), partitions_def=cars_daily_partitions,
-    tags=UPSTREAM_TAG, description="Sync cars for a partition (updated_at day), a range, or a full refresh.",
+    tags={**UPSTREAM_TAG, **RETRY_TAGS}, description="Sync cars for a partition (updated_at day), a range, or a full refresh.",
 )
 
 FULL_REFRESH_RUN_CONFIG = {"ops": {"cars_sync": {"config": {"full_refresh": True}}}}

@@ -29,6 +29,7 @@ from sync_pipeline.pipelines.users.apply import ApplyOutcome, apply_users
 from sync_pipeline.pipelines.users.reconcile import ReconcileOutcome, ReconcileScope, reconcile_users
 
 UPSTREAM_TAG = {"sync_pipeline/upstream": "users"}
+RETRY_TAGS = {"dagster/max_retries": "2"}
 GROUP = "users"
 ASSET_ORDER = ("users_snapshot", "users_changes", "users")
 

@@ -13,13 +13,13 @@ from datetime import timedelta
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from sync_pipeline.defs.users.assets import UPSTREAM_TAG, users_sync
+from sync_pipeline.defs.users.assets import RETRY_TAGS, UPSTREAM_TAG, users_sync
 from sync_pipeline.defs.users.partitions import users_daily_partitions
 from sync_pipeline.sources import SourceSync
 
 users_worker_job = dg.define_asset_job(
     "users_worker_job", selection=dg.AssetSelection.assets("users"), partitions_def=users_daily_partitions,
-    tags=UPSTREAM_TAG, description="Fetch the details of the users in the config and store them (launched by "
+    tags={**UPSTREAM_TAG, **RETRY_TAGS}, description="Fetch the details of the users in the config and store them (launched by "
                                    "users_change_detector).",
 )
 

@@ -15,7 +15,9 @@
    `status` becomes 'deleted' (the contract's word for it), both logged in `sync_change_log`;
 6. rejections go to `sync_quarantine`, and their pending rows are marked quarantined.
 
-A batch is idempotent: written twice, it leaves the same rows.
+A batch is idempotent: written twice, it leaves the same rows. The engine's `SyncRun` is not
+used: it reads the stored fingerprints to classify a batch and diffs stored rows for the change
+log, comparisons the detector has already made; its typing, COPY and quarantine are reused.
 """
 
 from __future__ import annotations

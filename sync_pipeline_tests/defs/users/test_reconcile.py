@@ -1,6 +1,11 @@
 """The reconcile (users_sync_job): a full refresh fills the table, a partition run repairs one
 day, both through the detector's classification and the worker's write path."""
 
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from sync_pipeline.defs.users.jobs import users_daily_reconcile_schedule
 from sync_pipeline_tests.defs.users.conftest import (
     USER_COUNT,
     business,
@@ -49,3 +54,9 @@ def test_full_refresh_soft_deletes_the_users_the_list_no_longer_shows(users_env,
     assert set(stored_users(db_url, live_only=False)) - set(stored_users(db_url)) == deleted
     gone = {uid: row for uid, row in stored_users(db_url, live_only=False).items() if uid in deleted}
     assert all(row["status"] == "deleted" and row["deleted_at"] is not None for row in gone.values())
+
+
+def test_the_daily_schedule_reconciles_yesterday():
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc))
+    request = users_daily_reconcile_schedule(context)
+    assert (request.partition_key, request.run_key) == ("2026-11-22", "users-reconcile-2026-11-22")
