@@ -81,19 +81,16 @@ def execute_source_run(spec: SourceSync, instance: dg.DagsterInstance, full_refr
 
 
 def failed_blocking_checks(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation]:
-    return [e for e in _check_evaluations(result) if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    return [e for e in check_evaluations(result) if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
 
 
 def print_summary(result: dg.ExecuteInProcessResult, spec: SourceSync) -> None:
     print(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        if materialization.asset_key.to_user_string() == spec.summary_asset:
-            summary = materialization.metadata.get("summary")
-            if summary is not None:
-                print(summary.value)
-                break
-    for evaluation in _check_evaluations(result):
+    if spec.summary_asset and result.success:
+        summary = materialization_metadata(result, spec.summary_asset).get("summary")
+        if summary is not None:
+            print(summary)
+    for evaluation in check_evaluations(result):
         status = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
         figures = ", ".join(f"{k}={_short(v.value)}" for k, v in evaluation.metadata.items())
         print(f"check {evaluation.check_name}: {status}  {figures}")
@@ -102,8 +99,18 @@ def print_summary(result: dg.ExecuteInProcessResult, spec: SourceSync) -> None:
             print(f"error: {event.step_failure_data.error.message.strip().splitlines()[0]}")
 
 
-def _check_evaluations(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation]:
+def check_evaluations(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation]:
+    """Every asset check the run evaluated, in order."""
     return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    """The plain metadata values of the run's first materialization of `asset`; KeyError if none."""
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.to_user_string() == asset:
+            return {k: v.value for k, v in materialization.metadata.items()}
+    raise KeyError(f"{asset} was not materialized in run {result.run_id}")
 
 
 def _short(value: Any) -> str:

@@ -8,39 +8,19 @@ TEMPLATE), so tests can run in any order and leave nothing behind.
 from __future__ import annotations
 
 import os
-import uuid
 from typing import Iterator
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from sync_pipeline.db.embedded import embedded_server_url
 from sync_pipeline.db.migrations import migrate
+from sync_pipeline.db.scratch import create_database, drop_database
 from sync_pipeline.db.urls import DatabaseUrl
 from sync_pipeline.upstream.process import UpstreamProcess
 
 TEST_UPSTREAM_SIZES = {"cars": 5000, "users": 2000, "stores": 12, "leaderboard_entries": 500,
                        "contacts": 2000, "workspaces": 3}
-
-
-def _admin(server: DatabaseUrl) -> psycopg.Connection:
-    return psycopg.connect(server.with_database("postgres").conninfo(), autocommit=True)
-
-
-def create_database(server: DatabaseUrl, prefix: str, template: str | None = None) -> DatabaseUrl:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-    if template:
-        query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
-    with _admin(server) as conn:
-        conn.execute(query)
-    return server.with_database(name)
-
-
-def drop_database(server: DatabaseUrl, name: str) -> None:
-    with _admin(server) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")

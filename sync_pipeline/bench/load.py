@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import gc
 import time
-import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import psycopg
 from psycopg import sql
@@ -26,8 +23,7 @@ from psycopg import sql
 from sync_pipeline.bench.load_baselines import (compare_lookups_and_staging, pandas_to_sql_rate, plain_upsert,
                                                 sqlalchemy_row_by_row_rate)
 from sync_pipeline.bench.report import BenchOptions, BenchReport
-from sync_pipeline.db.connect import app_database_url
-from sync_pipeline.db.migrations import migrate
+from sync_pipeline.db.scratch import scratch_database
 from sync_pipeline.db.pool import open_pool
 from sync_pipeline.db.urls import DatabaseUrl
 from sync_pipeline.engine.checkpoints import Position
@@ -74,7 +70,7 @@ def run(options: BenchOptions) -> BenchReport:
     gc.collect()
     gc.freeze()  # the inputs held here are not garbage; keep the collector from rescanning them
     report.info("cars generated", count, "rows")
-    with scratch_database() as url, psycopg.connect(url.conninfo(), autocommit=True) as observer:
+    with scratch_database("sync_bench_load") as url, psycopg.connect(url.conninfo(), autocommit=True) as observer:
         ours = measure_ours(url, observer, cars, mutated, write_options)
         plain = measure_plain_upsert(url, observer, cars, mutated, write_options)
         orm_rate = sqlalchemy_row_by_row_rate(url, cars[:SAMPLE])
@@ -224,19 +220,3 @@ def report_baselines(report: BenchReport, ours: dict, plain: dict, orm_rate: flo
         report.info(f"ratio {label}: ours / plain ON CONFLICT", ours[phase].rows_per_s / plain[phase].rows_per_s, "x")
     report.info("ratio unchanged re-sync WAL: ours / plain ON CONFLICT",
                 ours["unchanged"].wal_bytes / max(plain["unchanged"].wal_bytes, 1), "x")
-
-
-@contextmanager
-def scratch_database() -> Iterator[DatabaseUrl]:
-    """A fresh, migrated database on the application's server, dropped afterwards."""
-    server = app_database_url()
-    url = server.with_database(f"sync_bench_load_{uuid.uuid4().hex[:10]}")
-    name = sql.Identifier(url.database)
-    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    try:
-        migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(server.conninfo(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))

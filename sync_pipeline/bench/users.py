@@ -24,22 +24,17 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Iterator
 
-import psycopg
-from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from sync_pipeline.bench.report import BenchOptions, BenchReport
-from sync_pipeline.db.connect import app_database_url
-from sync_pipeline.db.migrations import migrate
+from sync_pipeline.db.scratch import scratch_database
 from sync_pipeline.db.pool import open_pool
-from sync_pipeline.db.urls import DatabaseUrl
 from sync_pipeline.defs.users.partitions import partition_for
 from sync_pipeline.defs.users.resources import users_api_resources
 from sync_pipeline.engine.http import ApiClient, ClientConfig
@@ -62,7 +57,7 @@ def run(options: BenchOptions) -> BenchReport:
     report = BenchReport("users")
     started = time.perf_counter()
     e2e_share = 0.08 if options.quick else 0.12
-    with UpstreamProcess(profile="none", sizes=SIZES) as upstream, scratch_database() as url, \
+    with UpstreamProcess(profile="none", sizes=SIZES) as upstream, scratch_database("sync_bench_users") as url, \
             _environment({"SYNC_USERS_API_URL": upstream.url, "USERS_DETAIL_RPS": str(LIMIT_RPS)}), \
             open_pool(url, max_size=2 * RUN_QUEUE_LIMIT + 4, name="bench_users") as pool:
         resources = users_api_resources()
@@ -205,19 +200,3 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-@contextmanager
-def scratch_database() -> Iterator[DatabaseUrl]:
-    """A fresh, migrated database on the application's server, dropped afterwards."""
-    server = app_database_url()
-    url = server.with_database(f"sync_bench_users_{uuid.uuid4().hex[:10]}")
-    name = sql.Identifier(url.database)
-    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    try:
-        migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(server.conninfo(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))

@@ -7,6 +7,7 @@ import dagster as dg
 import pytest
 
 from sync_pipeline.definitions import defs
+from sync_pipeline_tests.run_results import check_results, materialization_metadata  # noqa: F401 (re-exported)
 from sync_pipeline.defs.cars.jobs import full_refresh_tags
 
 CAR_COUNT = 3000
@@ -46,14 +47,4 @@ def run_cars(instance: dg.DagsterInstance, *, full_refresh: bool = False, partit
                                   raise_on_error=False)
 
 
-def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        if materialization.asset_key.to_user_string() == asset:
-            return {k: v.value for k, v in materialization.metadata.items()}
-    raise AssertionError(f"{asset} was not materialized")
 
-
-def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    return {e.event_specific_data.check_name: e.event_specific_data
-            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}

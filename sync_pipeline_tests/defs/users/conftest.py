@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from sync_pipeline.definitions import defs
+from sync_pipeline_tests.run_results import check_results, materialization_metadata  # noqa: F401 (re-exported)
 from sync_pipeline.defs.users.sensors import users_change_detector
 from sync_pipeline.upstream.process import UpstreamProcess
 
@@ -96,17 +97,7 @@ def reconcile(instance: dg.DagsterInstance, *, full_refresh: bool = False, parti
                                   raise_on_error=False)
 
 
-def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        if materialization.asset_key.to_user_string() == asset:
-            return {k: v.value for k, v in materialization.metadata.items()}
-    raise AssertionError(f"{asset} was not materialized")
 
-
-def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    return {e.event_specific_data.check_name: e.event_specific_data
-            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
 
 
 def upstream_users(base_url: str) -> dict[int, dict]:
