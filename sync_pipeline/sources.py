@@ -12,9 +12,10 @@ import importlib
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from sync_pipeline.db.connect import app_database_url
 from sync_pipeline.db.migrations import migrate
@@ -33,8 +34,14 @@ class SourceSync:
     job_name: str
     op_name: str
     partitions: dg.PartitionsDefinition
-    full_refresh_tags: Callable[[], dict[str, str]] | None = None
+    upstream: str
     summary_asset: str = ""
+
+    def full_refresh_tags(self) -> dict[str, str]:
+        """Run tags that make one run cover every partition (a full refresh refreshes them all)."""
+        keys = self.partitions.get_partition_keys()
+        return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+                "sync_pipeline/full_refresh": "true", "sync_pipeline/upstream": self.upstream}
 
     def run_config(self, full_refresh: bool, op_config: dict[str, Any] | None = None) -> dict[str, Any]:
         config = {**(op_config or {}), **({"full_refresh": True} if full_refresh else {})}
@@ -71,7 +78,7 @@ def execute_source_run(spec: SourceSync, instance: dg.DagsterInstance, full_refr
     tags: dict[str, str] = {}
     partition_key = None
     if full_refresh:
-        tags = spec.full_refresh_tags() if spec.full_refresh_tags else {}
+        tags = spec.full_refresh_tags()
     else:
         partition_key = partition or spec.partitions.get_last_partition_key()
         if not spec.partitions.has_partition_key(partition_key):

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from sync_pipeline.defs.cars.assets import RETRY_TAGS, UPSTREAM_TAG, cars_sync
 from sync_pipeline.defs.cars.partitions import cars_daily_partitions
@@ -22,12 +21,8 @@ cars_sync_job = dg.define_asset_job(
 
 FULL_REFRESH_RUN_CONFIG = {"ops": {"cars_sync": {"config": {"full_refresh": True}}}}
 
-
-def full_refresh_tags(partitions: dg.PartitionsDefinition = cars_daily_partitions) -> dict[str, str]:
-    """Run tags that make one run cover every partition (a full refresh marks them all fresh)."""
-    keys = partitions.get_partition_keys()
-    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1],
-            "sync_pipeline/full_refresh": "true", **UPSTREAM_TAG}
+CARS_SOURCE_SYNC = SourceSync(job_name="cars_sync_job", op_name="cars_sync", partitions=cars_daily_partitions,
+                              upstream="cars", summary_asset="cars")
 
 
 @dg.schedule(job=cars_sync_job, cron_schedule="5 * * * *", execution_timezone="UTC",
@@ -47,8 +42,4 @@ def cars_hourly_schedule(context: dg.ScheduleEvaluationContext):
 def cars_nightly_full_refresh_schedule(context: dg.ScheduleEvaluationContext):
     stamp = context.scheduled_execution_time.strftime("%Y%m%d")
     return dg.RunRequest(run_key=f"cars-full-refresh-{stamp}", run_config=FULL_REFRESH_RUN_CONFIG,
-                         tags=full_refresh_tags())
-
-
-CARS_SOURCE_SYNC = SourceSync(job_name="cars_sync_job", op_name="cars_sync", partitions=cars_daily_partitions,
-                              full_refresh_tags=full_refresh_tags, summary_asset="cars")
+                         tags={**CARS_SOURCE_SYNC.full_refresh_tags(), **RETRY_TAGS})

@@ -11,7 +11,6 @@
 from datetime import timedelta
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from sync_pipeline.defs.users.assets import RETRY_TAGS, UPSTREAM_TAG, users_sync
 from sync_pipeline.defs.users.partitions import users_daily_partitions
@@ -29,12 +28,6 @@ users_sync_job = dg.define_asset_job(
 )
 
 
-def full_refresh_tags(partitions: dg.PartitionsDefinition = users_daily_partitions) -> dict[str, str]:
-    """Run tags that make one run cover every partition (a full refresh reconciles them all)."""
-    keys = partitions.get_partition_keys()
-    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1],
-            "sync_pipeline/full_refresh": "true", **UPSTREAM_TAG}
-
 
 @dg.schedule(job=users_sync_job, cron_schedule="30 0 * * *", execution_timezone="UTC",
              default_status=dg.DefaultScheduleStatus.STOPPED,
@@ -46,4 +39,4 @@ def users_daily_reconcile_schedule(context: dg.ScheduleEvaluationContext):
 
 
 USERS_SOURCE_SYNC = SourceSync(job_name="users_sync_job", op_name="users_sync", partitions=users_daily_partitions,
-                               full_refresh_tags=full_refresh_tags, summary_asset="users")
+                               upstream="users", summary_asset="users")

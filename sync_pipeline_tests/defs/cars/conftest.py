@@ -8,7 +8,7 @@ import pytest
 
 from sync_pipeline.definitions import defs
 from sync_pipeline_tests.run_results import check_results, materialization_metadata  # noqa: F401 (re-exported)
-from sync_pipeline.defs.cars.jobs import full_refresh_tags
+from sync_pipeline.defs.cars.jobs import CARS_SOURCE_SYNC
 
 CAR_COUNT = 3000
 
@@ -41,7 +41,7 @@ def run_cars(instance: dg.DagsterInstance, *, full_refresh: bool = False, partit
     job = defs.resolve_job_def("cars_sync_job")
     op_config = {**config, "full_refresh": full_refresh}
     run_config = {"ops": {"cars_sync": {"config": op_config}}}
-    tags = full_refresh_tags() if full_refresh else {}
+    tags = CARS_SOURCE_SYNC.full_refresh_tags() if full_refresh else {}
     key = None if full_refresh else partition
     return job.execute_in_process(instance=instance, run_config=run_config, tags=tags, partition_key=key,
                                   raise_on_error=False)
