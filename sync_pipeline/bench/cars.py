@@ -5,10 +5,12 @@ One reference upstream (profile `none`, 200k cars, `--quick`: 50k) serves both t
 for dlt in the same run, one after the other (never concurrently: WAL is server-wide):
 
 1. first load into a fresh target: ours into a freshly created and migrated scratch database,
-   dlt into fresh datasets (schemas) of a second scratch database, one per dlt configuration;
-2. unchanged re-sync: ours a full refresh (the scope that detects delistings), three runs;
-   dlt its fastest full configuration, `upsert` + `skip_unchanged_rows`, and its incremental
-   cursor on `updated_at` (which cannot see deletions);
+   dlt into fresh datasets (schemas) of a second scratch database, one per dlt configuration
+   (both databases are dropped at the end);
+2. unchanged re-sync: ours a full refresh (the scope that detects delistings), three runs, and
+   for context ours' incremental scope (today's `updated_at` window, as the hourly schedule
+   runs it); dlt its fastest full configuration, `upsert` + `skip_unchanged_rows`, and its
+   incremental cursor on `updated_at` (bound to `updated_since`: one page; no deletions);
 3. re-sync after `/_admin/mutate` changed 1% of the cars and touched another 5% (volatile
    fields only): ours must write exactly the changed 1%;
 4. ours alone under the `seed` profile (20 requests/s): pages/s of a window sync with pages of
@@ -21,8 +23,14 @@ imports are not counted against it), rows written to the target's data tables (t
 the run has closed; ours: `cars`, dlt: `cars` and its child table `cars__features`, not the
 bookkeeping tables of either tool, which are shown apart) and WAL (the server's
 `pg_current_wal_lsn()` delta, so other sessions on the server count against the tool measured:
-an upper bound). Ours' unchanged re-sync runs three times: time is the best run (neighbours on
-a shared machine only ever slow a run down), rows written the most, WAL the least.
+an upper bound). Ours' unchanged re-sync runs five times: time is the best run (neighbours on
+a shared machine only ever slow a run down), rows written the most, WAL the least. Each run's
+details (in the JSON) include the machine's CPU busy share meanwhile, to tell a disturbed run.
+
+Between the cases, both scratch databases are vacuumed and analyzed (not measured), as
+autovacuum would do on its own some time after a big load or rewrite: otherwise autovacuum
+workers chewing through dlt's million-row tables would run, unpredictably, during the next
+case's measurements of either tool.
 
 dlt runs from its own virtualenv (`.sync_pipeline/bench-venvs/dlt`, created on first use), not
 from the project's environment, through `dlt_runner.py`. Run it as
@@ -33,17 +41,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import psycopg
@@ -51,13 +60,17 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from sync_pipeline.bench.report import BenchOptions, BenchReport
-from sync_pipeline.db.connect import app_database_url
-from sync_pipeline.db.migrations import migrate
 from sync_pipeline.db.pool import open_pool
+from sync_pipeline.db.scratch import scratch_database
 from sync_pipeline.db.urls import DatabaseUrl
 from sync_pipeline.engine.http import ApiClient, ClientConfig, shared_key_for
 from sync_pipeline.errors import ConfigError
-from sync_pipeline.pipelines.cars import CarsScope, CarsSyncOutcome, CarsSyncSettings, sync_cars
+from sync_pipeline.pipelines.cars import (
+    CarsScope,
+    CarsSyncOutcome,
+    CarsSyncSettings,
+    sync_cars,
+)
 from sync_pipeline.settings import state_dir
 from sync_pipeline.upstream.auth import token_label
 from sync_pipeline.upstream.process import UpstreamProcess
@@ -65,11 +78,12 @@ from sync_pipeline.upstream.process import UpstreamProcess
 MB = 1_000_000
 PAGE_SIZE = 1000
 # Ours: the engine's default batching (5000 rows per transaction, 2 in flight) and 8 pages in
-# flight; measured on the 2-core machine, 1000-20000 rows and 2-4 batches, 4-16 pages, all
-# land within the noise of one another (the client's CPU is the limit, see the report).
+# flight. Measured on the 2-core machine, 1000-20000 rows per batch, 2-4 batches and 4-16 pages
+# in flight all land within the noise of one another: the client's CPU (one core, the GIL:
+# JSON parsing, fingerprints, typing) is the limit, not the database or the wire.
 OUR_SETTINGS = CarsSyncSettings(page_size=PAGE_SIZE, batch_size=5000, parallel_batches=2)
 OUR_CONCURRENCY = 8
-UNCHANGED_RUNS = 3
+UNCHANGED_RUNS = 5
 UPDATE_SHARE, TOUCH_SHARE = 0.01, 0.05
 
 SEED_RPS = 20.0
@@ -99,8 +113,8 @@ class DltConfig:
     work_mem: str | None = None
 
 
-DLT_FAST = DltConfig("fast", "full_merge", "dlt_fast", "dlt fastest full merge (csv, 2 normalize / 4 load workers)")
-DLT_SKIP = DltConfig("skip", "upsert_skip_unchanged", "dlt_skip", "dlt upsert + skip_unchanged_rows (work_mem 256MB)",
+DLT_FAST = DltConfig("fast", "full_merge", "dlt_fast", "dlt merge, fastest config")
+DLT_SKIP = DltConfig("skip", "upsert_skip_unchanged", "dlt_skip", "dlt upsert + skip_unchanged_rows",
                      work_mem="256MB")
 DLT_INCREMENTAL = DltConfig("incremental", "incremental", "dlt_incremental", "dlt incremental on updated_at")
 
@@ -148,7 +162,6 @@ def run(options: BenchOptions) -> BenchReport:
     report = BenchReport("cars")
     began = time.perf_counter()
     python = ensure_dlt_venv()
-    server = app_database_url()
     sizes = {"cars": plan.cars, "users": 100, "stores": 1, "leaderboard_entries": 1, "contacts": 10, "workspaces": 1}
     env: dict[str, Any] = {"cars": plan.cars, "page_size": PAGE_SIZE, "quick": options.quick,
                            "ours": {"batch_size": OUR_SETTINGS.batch_size,
@@ -163,8 +176,8 @@ def run(options: BenchOptions) -> BenchReport:
           flush=True)
     with ExitStack() as stack:
         upstream = stack.enter_context(UpstreamProcess(profile="none", sizes=sizes))
-        ours_url = stack.enter_context(scratch_database(server, "ours"))
-        dlt_url = stack.enter_context(scratch_database(server, "dlt"))
+        ours_url = stack.enter_context(scratch_database("sync_bench_cars_ours"))
+        dlt_url = stack.enter_context(scratch_database("sync_bench_cars_dlt"))
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-cars-dlt-")))
         observer = stack.enter_context(psycopg.connect(ours_url.conninfo(), autocommit=True))
         dlt_observer = stack.enter_context(psycopg.connect(dlt_url.conninfo(), autocommit=True))
@@ -174,12 +187,14 @@ def run(options: BenchOptions) -> BenchReport:
         # 1. first load
         first = measure_ours(ours_url, observer, upstream.url, "bench-first")
         dlt_first = {c.name: dlt.run(c, "first load") for c in plan.dlt_configs}
+        env["settle_s"] = [settle(ours_url, dlt_url)]
         # 2. unchanged re-sync
         unchanged = [measure_ours(ours_url, observer, upstream.url, f"bench-unchanged-{n}")
                      for n in range(UNCHANGED_RUNS)]
         window = todays_window()
         unchanged_window = measure_ours(ours_url, observer, upstream.url, "bench-unchanged-window", window)
         dlt_unchanged = {c.name: dlt.run(c, "unchanged re-sync") for c in plan.dlt_configs}
+        env["settle_s"].append(settle(ours_url, dlt_url))
         # 3. 1% updated, 5% touched
         mutation = upstream.admin("mutate", {"source": "cars", "update": UPDATE_SHARE, "touch": TOUCH_SHARE})
         mutated = measure_ours(ours_url, observer, upstream.url, "bench-mutated")
@@ -208,18 +223,21 @@ def run(options: BenchOptions) -> BenchReport:
 # --- ours -------------------------------------------------------------------------------------
 
 def measure_ours(url: DatabaseUrl, observer: psycopg.Connection, base_url: str, run_id: str,
-                 scope: CarsScope = CarsScope.full_refresh()) -> Measured:
+                 scope: CarsScope | None = None) -> Measured:
     """One `sync_cars` of `scope` (default: the full refresh) with no rate limit. The pool is
     opened before the clock starts (an application keeps one) and closed before the figures are
     read, which ends its backends and so flushes their statistics."""
+    scope = scope or CarsScope.full_refresh()
     config = ClientConfig(base_url, name="cars", rps=None, concurrency=OUR_CONCURRENCY)
     before = table_writes(observer)
     maintenance_before = autovacuum_runs(observer, "public")
     wal_before = wal_lsn(observer)
     with open_pool(url, max_size=OUR_SETTINGS.parallel_batches + 1, name="bench_cars") as pool:
+        busy, cpu = machine_busy_s(), time.process_time()
         started = time.perf_counter()
         outcome = asyncio.run(_sync(pool, config, scope, run_id, OUR_SETTINGS))
         seconds = time.perf_counter() - started
+        busy, cpu = machine_busy_s() - busy, time.process_time() - cpu
     wal = wal_since(observer, wal_before)
     after = table_writes(observer)
     written = after.get("cars", 0) - before.get("cars", 0)
@@ -229,7 +247,8 @@ def measure_ours(url: DatabaseUrl, observer: psycopg.Connection, base_url: str, 
                "inserted": r.inserted, "updated": r.updated, "unchanged": r.unchanged, "delisted": r.soft_deleted,
                "quarantined": r.quarantined, "diffs_logged": r.diffs_logged, "live_rows": outcome.live_rows,
                "scope": scope.label, "pages": outcome.walk.pages, "requests": outcome.http.get("requests", 0),
-               "autovacuum_or_analyze_meanwhile": autovacuum_runs(observer, "public") - maintenance_before}
+               "autovacuum_or_analyze_meanwhile": autovacuum_runs(observer, "public") - maintenance_before,
+               "own_cpu_s": round(cpu, 3), "machine_busy_share": round(busy / (seconds * (os.cpu_count() or 1)), 3)}
     print(f"  ours {run_id}: {seconds:.2f} s, {written:,} rows written, WAL {wal / MB:.2f} MB", flush=True)
     return Measured(seconds, written, wal, bookkeeping, details)
 
@@ -242,7 +261,7 @@ async def _sync(pool, config: ClientConfig, scope: CarsScope, run_id: str, setti
 
 def todays_window() -> CarsScope:
     """The scope the hourly schedule syncs: today's UTC `updated_at` day (its partition)."""
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return CarsScope.for_window(today.strftime("%Y-%m-%d"), today, today + timedelta(days=1))
 
 
@@ -328,11 +347,11 @@ def ensure_dlt_venv() -> Path:
             out.write(f"$ {' '.join(step)}\n")
             out.flush()
             try:
-                done = subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, timeout=900)
+                done = subprocess.run(step, check=False, stdout=out, stderr=subprocess.STDOUT, timeout=900)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise ConfigError(f"could not create the dlt virtualenv for the benchmark: {exc}; see {log}") from None
             if done.returncode != 0:
-                tail = " | ".join(log.read_text().strip().splitlines()[-3:])
+                tail = " | ".join(line[:200] for line in log.read_text().strip().splitlines()[-2:])
                 raise ConfigError(f"could not create the dlt virtualenv for the benchmark: `{' '.join(step[-3:])}` "
                                   f"exited with {done.returncode} ({tail}); full log: {log}")
     version = dlt_version(python)
@@ -342,7 +361,7 @@ def ensure_dlt_venv() -> Path:
 
 def dlt_version(python: Path, strict: bool = True) -> str | None:
     done = subprocess.run([str(python), "-I", "-c", "import dlt; print(dlt.__version__)"],
-                          capture_output=True, text=True, timeout=120)
+                          check=False, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         if strict:
             raise ConfigError(f"dlt does not import in {python}: {done.stderr.strip().splitlines()[-1:]}")
@@ -374,15 +393,17 @@ class DltSide:
         before = dataset_writes(self.observer, config.dataset)
         maintenance_before = autovacuum_runs(self.observer, config.dataset)
         wal_before = wal_lsn(self.observer)
+        busy = machine_busy_s()
         started = time.perf_counter()
         try:
             done = subprocess.run([str(self.python), "-I", str(Path(__file__).with_name("dlt_runner.py")),
-                                   json.dumps(args)], capture_output=True, text=True, cwd=self.workdir,
+                                   json.dumps(args)], check=False, capture_output=True, text=True, cwd=self.workdir,
                                   timeout=DLT_RUN_TIMEOUT_S)
             stdout, stderr, code = done.stdout, done.stderr, done.returncode
         except subprocess.TimeoutExpired:
             stdout, stderr, code = "", f"timed out after {DLT_RUN_TIMEOUT_S} s", -1
         process_s = time.perf_counter() - started
+        busy = machine_busy_s() - busy
         wal = wal_since(self.observer, wal_before)
         after = dataset_writes(self.observer, config.dataset)
         result = _last_json_line(stdout)
@@ -398,7 +419,8 @@ class DltSide:
                    "written_by_table": data, "wal_bytes": wal, "bookkeeping_and_staging_written": bookkeeping,
                    "steps_s": result.get("steps_s", {}),
                    "autovacuum_or_analyze_meanwhile": autovacuum_runs(self.observer, config.dataset) - maintenance_before,
-                   "rows": table_counts(self.observer, config.dataset)}
+                   "rows": table_counts(self.observer, config.dataset),
+                   "machine_busy_share": round(busy / (process_s * (os.cpu_count() or 1)), 3)}
         print(f"  {config.label}, {case}: {seconds:.2f} s (process {process_s:.2f} s), {written:,} rows written, "
               f"WAL {wal / MB:.1f} MB", flush=True)
         return Measured(seconds, written, wal, bookkeeping, details)
@@ -417,20 +439,25 @@ def _last_json_line(stdout: str) -> dict[str, Any]:
 
 # --- database figures -------------------------------------------------------------------------
 
-@contextmanager
-def scratch_database(server: DatabaseUrl, purpose: str) -> Iterator[DatabaseUrl]:
-    """A fresh database on the application's server (migrated for ours), dropped afterwards."""
-    url = server.with_database(f"sync_bench_cars_{purpose}_{uuid.uuid4().hex[:10]}")
-    name = sql.Identifier(url.database)
-    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+def settle(*urls: DatabaseUrl) -> float:
+    """VACUUM (ANALYZE) each database, outside any measurement; returns the seconds it took."""
+    started = time.perf_counter()
+    for url in urls:
+        with psycopg.connect(url.conninfo(), autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE)")
+    seconds = time.perf_counter() - started
+    print(f"  (settling: VACUUM (ANALYZE) of both scratch databases, not measured: {seconds:.1f} s)", flush=True)
+    return round(seconds, 2)
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (all cores, every process), from /proc/stat."""
     try:
-        if purpose == "ours":
-            migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(server.conninfo(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def wal_lsn(conn: psycopg.Connection) -> str:
@@ -520,7 +547,7 @@ def report_unchanged(report: BenchReport, s: str, runs: list[Measured], window: 
     report.at_most(f"{case}: ours, WAL (whole server, least of {len(runs)}){s}", min(m.wal_mb for m in runs), "MB", 1)
     report.info(f"{case}: ours, bookkeeping rows written (checkpoint){s}", max(m.bookkeeping_written for m in runs),
                 "rows")
-    incremental = "ours incremental (today's updated_at window, the hourly schedule's scope; no delistings)"
+    incremental = "ours incremental (today's updated_at window, as hourly)"
     report.info(f"{case}: {incremental}, wall{s}", window.seconds, "s")
     report.info(f"{case}: {incremental}, rows written{s}", window.written, "rows")
     for config in plan.dlt_configs:
@@ -542,7 +569,7 @@ def report_mutated(report: BenchReport, s: str, ours: Measured, dlt: dict[str, M
                    plan: Plan) -> None:
     case = "1% updated + 5% touched"
     updated = len(mutation["updated"])
-    report.info(f"{case}: cars updated / touched upstream{s}", updated, "rows")
+    report.info(f"{case}: cars updated upstream (business fields){s}", updated, "rows")
     report.info(f"{case}: cars touched upstream (volatile fields only){s}", len(mutation["touched"]), "rows")
     report.info(f"{case}: ours, wall{s}", ours.seconds, "s")
     report.equal(f"{case}: ours, rows written (cars){s}", ours.written, "rows", updated)

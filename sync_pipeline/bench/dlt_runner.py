@@ -33,9 +33,9 @@ import sys
 # would shadow the standard library's `http` (the caller also passes -I, which leaves it out).
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
-import json  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
+import json
+import time
+from typing import Any
 
 MODES = ("full_merge", "upsert_skip_unchanged", "incremental")
 LOADER_FILE_FORMATS = ("csv", "insert_values", "parquet", None)
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = run(args)
-    except Exception as exc:  # the caller reports it; dlt's own traceback went to stderr
+    except Exception as exc:  # noqa: BLE001 - reported to the caller; the traceback went to stderr
         import traceback
 
         traceback.print_exc(file=sys.stderr)
