@@ -38,14 +38,24 @@ def database_url_from_env() -> str | None:
 
 
 def pool_size() -> int:
-    raw = os.environ.get("DB_POOL_SIZE", str(DEFAULT_POOL_SIZE))
+    return positive_int_env("DB_POOL_SIZE", DEFAULT_POOL_SIZE)
+
+
+def positive_int_env(name: str, default: int) -> int:
+    """A whole number >= 1 from the environment variable `name`, or `default` when unset.
+
+    Raises `ConfigError` naming the variable and the bad value.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
     try:
-        size = int(raw)
+        value = int(raw)
     except ValueError:
-        raise ConfigError(f"DB_POOL_SIZE must be a whole number, got {raw!r}") from None
-    if size < 1:
-        raise ConfigError(f"DB_POOL_SIZE must be at least 1, got {size}")
-    return size
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value
 
 
 def source_env_names(source: str) -> tuple[str, str]:

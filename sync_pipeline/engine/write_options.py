@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sync_pipeline.engine.checkpoints import DEFAULT_MAX_AGE
 from sync_pipeline.engine.soft_delete import DEFAULT_SOFT_DELETE_THRESHOLD
 from sync_pipeline.errors import ConfigError
+from sync_pipeline.settings import positive_int_env
 
 DEFAULT_BATCH_SIZE = 5000
 DEFAULT_PARALLEL_BATCHES = 2
@@ -46,18 +46,6 @@ class WriteOptions:
     @classmethod
     def from_env(cls) -> "WriteOptions":
         """Defaults overridden by `BATCH_SIZE` and `PARALLEL_BATCHES`; raises `ConfigError`."""
-        return cls(batch_size=_positive_int("BATCH_SIZE", DEFAULT_BATCH_SIZE),
-                   parallel_batches=_positive_int("PARALLEL_BATCHES", DEFAULT_PARALLEL_BATCHES))
+        return cls(batch_size=positive_int_env("BATCH_SIZE", DEFAULT_BATCH_SIZE),
+                   parallel_batches=positive_int_env("PARALLEL_BATCHES", DEFAULT_PARALLEL_BATCHES))
 
-
-def _positive_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1, got {value}")
-    return value
