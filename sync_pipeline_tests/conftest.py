@@ -1,33 +1,89 @@
 """Shared fixtures: a real PostgreSQL and the real reference upstream over loopback HTTP.
 
-PostgreSQL is `SYNC_TEST_DATABASE_URL` when set, else the embedded server. The session migrates
-one template database; each test that asks for `db_url` gets its own copy (CREATE DATABASE ...
-TEMPLATE), so tests can run in any order and leave nothing behind.
+PostgreSQL is `SYNC_TEST_DATABASE_URL` when set, else an embedded server of the suite's own. The
+session migrates one template database; each test that asks for `db_url` gets its own copy
+(CREATE DATABASE ... TEMPLATE), so tests can run in any order and leave nothing behind.
+
+The suite never touches the user's instance: before any test runs, `SYNC_PIPELINE_HOME` and
+`DAGSTER_HOME` point at a temporary folder (its own embedded server, its own `dagster` storage
+database), the user's `SYNC_DATABASE_URL` and API URLs are dropped from the environment (CLI
+subprocesses inherit all of this), and the folder is removed when the session ends.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterator
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from sync_pipeline.db.embedded import embedded_server_url
+from sync_pipeline.db.embedded import embedded_server_url, stop_embedded_server
 from sync_pipeline.db.migrations import migrate
 from sync_pipeline.db.scratch import create_database, drop_database
 from sync_pipeline.db.urls import DatabaseUrl
+from sync_pipeline.settings import SOURCES, source_env_names
 from sync_pipeline.upstream.process import UpstreamProcess
 
-TEST_UPSTREAM_SIZES = {"cars": 5000, "users": 2000, "stores": 12, "leaderboard_entries": 500,
-                       "contacts": 2000, "workspaces": 3}
+TEST_UPSTREAM_SIZES = {
+    "cars": 5000,
+    "users": 2000,
+    "stores": 12,
+    "leaderboard_entries": 500,
+    "contacts": 2000,
+    "workspaces": 3,
+}
+
+_SUITE_HOME_PREFIX = "sync_pipeline_tests_"
+
+pytest_plugins = ["sync_pipeline_tests.reliability.plugin", "sync_pipeline_tests.secret_scan"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the session a home of its own before any test (or CLI subprocess) can resolve one."""
+    home = Path(tempfile.mkdtemp(prefix=_SUITE_HOME_PREFIX))
+    os.environ["SYNC_PIPELINE_HOME"] = str(home)
+    os.environ["DAGSTER_HOME"] = str(home / "dagster_home")
+    os.environ.pop("SYNC_DATABASE_URL", None)
+    for source in SOURCES:
+        for name in source_env_names(source):
+            os.environ.pop(name, None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the suite's embedded server and remove its home."""
+    home = Path(os.environ.get("SYNC_PIPELINE_HOME", ""))
+    stop_embedded_server()
+    if home.name.startswith(_SUITE_HOME_PREFIX):
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# What `persistent_instance` exports for its run workers; restored after every test so that one
+# test's in-process instance never points a later test's CLI subprocess at its database.
+_INSTANCE_VARIABLES = ("SYNC_DATABASE_URL", "DAGSTER_HOME", "DAGSTER_EVENT_BATCH_SIZE")
+
+
+@pytest.fixture(autouse=True)
+def _restore_instance_variables() -> Iterator[None]:
+    before = {name: os.environ.get(name) for name in _INSTANCE_VARIABLES}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> DatabaseUrl:
     """Any database on the test server; use it to reach the server, not to store data."""
+    from sync_pipeline_tests.secret_scan import with_suite_password  # a plugin: imported by pytest
+
     raw = os.environ.get("SYNC_TEST_DATABASE_URL")
-    return DatabaseUrl.parse(raw) if raw else embedded_server_url("postgres")
+    return with_suite_password(DatabaseUrl.parse(raw) if raw else embedded_server_url("postgres"))
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import os
 import platform
 import sys
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ class BenchOptions:
 
     json_path: Path | None = None
     quick: bool = False
+    long: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,7 +65,11 @@ class BenchReport:
 
     def to_json(self) -> dict[str, Any]:
         env = {**machine_environment(), **self.environment}
-        return {"benchmark": self.benchmark, "figures": [asdict(f) for f in self.figures], "environment": env}
+        return {
+            "benchmark": self.benchmark,
+            "figures": [asdict(f) for f in self.figures],
+            "environment": env,
+        }
 
     def write_json(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
@@ -73,12 +78,24 @@ class BenchReport:
         rows = [("figure", "value", "unit", "target", "ok")]
         for f in self.figures:
             ok = "" if f.ok is None else ("yes" if f.ok else "NO")
-            rows.append((f.name, f"{f.value:,.6g}" if isinstance(f.value, float) else f"{f.value:,}", f.unit,
-                         f.target or "", ok))
+            rows.append(
+                (
+                    f.name,
+                    f"{f.value:,.6g}" if isinstance(f.value, float) else f"{f.value:,}",
+                    f.unit,
+                    f.target or "",
+                    ok,
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines = [f"benchmark: {self.benchmark}"]
         for i, row in enumerate(rows):
-            lines.append("  ".join(cell.ljust(w) if j != 1 else cell.rjust(w) for j, (cell, w) in enumerate(zip(row, widths))))
+            lines.append(
+                "  ".join(
+                    cell.ljust(w) if j != 1 else cell.rjust(w)
+                    for j, (cell, w) in enumerate(zip(row, widths))
+                )
+            )
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))
         lines.append(f"result: {'all targets met' if self.ok else 'TARGET MISSED'}")
@@ -94,5 +111,5 @@ def machine_environment() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -52,8 +52,8 @@ def ensure_database_exists(url: DatabaseUrl) -> None:
     with connect(url.with_database("postgres"), autocommit=True) as conn:
         try:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.database)))
-        except psycopg.errors.DuplicateDatabase:
-            pass
+        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+            pass  # created meanwhile by another process (two workers starting at once)
 
 
 def _first_line(exc: Exception) -> str:

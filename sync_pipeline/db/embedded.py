@@ -37,6 +37,11 @@ def embedded_server_url(database: str = APP_DATABASE) -> DatabaseUrl:
     return DatabaseUrl.parse(_server.get_uri(database))
 
 
+def embedded_server_started() -> bool:
+    """Whether this process holds a handle on the embedded server."""
+    return _server is not None
+
+
 def stop_embedded_server() -> None:
     """Release this process's handle; the server stops if no other process holds one."""
     global _server

@@ -79,7 +79,9 @@ def discover(directory: Path | None = None) -> list[Migration]:
             raise MigrationError(f"{path.name}: migration files are named NNN_lowercase_name.sql")
         version = int(match.group(1))
         if version in found:
-            raise MigrationError(f"two migrations have version {version:03d}: {found[version].filename}, {path.name}")
+            raise MigrationError(
+                f"two migrations have version {version:03d}: {found[version].filename}, {path.name}"
+            )
         found[version] = Migration(version, match.group(2), path, path.read_text(encoding="utf-8"))
     if BOOTSTRAP_VERSION not in found:
         raise MigrationError(f"{directory} has no 000_*.sql bootstrap migration")
@@ -133,5 +135,7 @@ def _apply(conn: psycopg.Connection, migration: Migration) -> bool:
                 (migration.version, migration.name, migration.checksum),
             )
     except psycopg.Error as exc:
-        raise MigrationError(f"migration {migration.filename} failed and was rolled back: {exc}".strip()) from exc
+        raise MigrationError(
+            f"migration {migration.filename} failed and was rolled back: {exc}".strip()
+        ) from exc
     return True

@@ -21,7 +21,7 @@ class DatabaseUrl:
     raw: str
 
     @classmethod
-    def parse(cls, raw: str) -> "DatabaseUrl":
+    def parse(cls, raw: str) -> DatabaseUrl:
         try:
             url = make_url(raw)
         except ArgumentError:
@@ -42,8 +42,10 @@ class DatabaseUrl:
     def database(self) -> str:
         return make_url(self.raw).database or ""
 
-    def with_database(self, name: str) -> "DatabaseUrl":
-        return DatabaseUrl(make_url(self.raw).set(database=name).render_as_string(hide_password=False))
+    def with_database(self, name: str) -> DatabaseUrl:
+        return DatabaseUrl(
+            make_url(self.raw).set(database=name).render_as_string(hide_password=False)
+        )
 
     def conninfo(self) -> str:
         """libpq form for psycopg 3."""
@@ -51,7 +53,11 @@ class DatabaseUrl:
 
     def psycopg2_url(self) -> str:
         """The `postgresql+psycopg2://` form that dagster-postgres needs."""
-        return make_url(self.raw).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+        return (
+            make_url(self.raw)
+            .set(drivername="postgresql+psycopg2")
+            .render_as_string(hide_password=False)
+        )
 
     def describe(self) -> str:
         """Host, port and database for messages; never the password."""

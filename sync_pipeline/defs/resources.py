@@ -1,28 +1,29 @@
 """Resources shared by every source: the pooled PostgreSQL and one rate-limited API client per
 upstream.
 
-Settings that may be absent (`SYNC_DATABASE_URL`, `DB_POOL_SIZE`, the API URL, token and knobs)
-are read with `dg.EnvVar(...).get_value()` when the resource is first used, never at import
-time; the token is never stored in run config, so it cannot show up in the launchpad or in
+Settings that may be absent are read when the resource is first used, never at import time:
+the API URL and token with `dg.EnvVar(...).get_value()`, the knobs (`DB_POOL_SIZE`, `RPS`, ...)
+through the one validated reader in `settings.py`. The token is never stored in run config, so it cannot show up in the launchpad or in
 event logs. Every knob can still be set per run in the launchpad (resource config).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import dagster as dg
 import psycopg
 from psycopg_pool import ConnectionPool
 from pydantic import Field, PrivateAttr
 
+from sync_pipeline import registry
 from sync_pipeline.db.connect import app_database_url
 from sync_pipeline.db.pool import open_pool
 from sync_pipeline.db.urls import DatabaseUrl
 from sync_pipeline.engine.http import ApiClient, ClientConfig, Secret, shared_key_for
 from sync_pipeline.errors import ConfigError
-from sync_pipeline.settings import pool_size, source_env_names
+from sync_pipeline.settings import env_number, pool_size, source_env_names
 
 
 class PostgresResource(dg.ConfigurableResource):
@@ -59,17 +60,6 @@ class PostgresResource(dg.ConfigurableResource):
             self._pool = None
 
 
-def env_number(name: str, default: float) -> float:
-    """A numeric knob from the environment (e.g. `RPS`), or `default` when unset."""
-    raw = dg.EnvVar(name).get_value(default="") or ""
-    if not raw.strip():
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-
-
 class UpstreamApiResource(dg.ConfigurableResource):
     """One upstream API: base URL, bearer token, rate limit and concurrency.
 
@@ -81,8 +71,13 @@ class UpstreamApiResource(dg.ConfigurableResource):
 
     source: str
     base_url: str | None = Field(default=None, description="Default: SYNC_<SOURCE>_API_URL.")
-    rps: float | None = Field(default=None, description="Requests per second allowed for the token. Default: RPS, else the source's.")
-    concurrency: int | None = Field(default=None, description="Requests in flight. Default: CONCURRENCY, else the source's.")
+    rps: float | None = Field(
+        default=None,
+        description="Requests per second allowed for the token. Default: RPS, else the source's.",
+    )
+    concurrency: int | None = Field(
+        default=None, description="Requests in flight. Default: CONCURRENCY, else the source's."
+    )
     default_rps: float = 20.0
     default_concurrency: int = 16
     burst: int = 1
@@ -95,32 +90,40 @@ class UpstreamApiResource(dg.ConfigurableResource):
         url_var, token_var = source_env_names(self.source)
         base_url = self.base_url or dg.EnvVar(url_var).get_value()
         if not base_url:
-            raise ConfigError(f"{url_var} is not set; point it at the {self.source} API "
-                              "(`sync-pipeline dev`, `demo` and `sync` start the reference upstream when it is unset)")
+            raise ConfigError(
+                f"{url_var} is not set; point it at the {self.source} API "
+                "(`sync-pipeline dev`, `demo` and `sync` start the reference upstream when it is unset)"
+            )
         raw_token = dg.EnvVar(token_var).get_value()
         token = Secret(raw_token) if raw_token else None
         return ClientConfig(
-            base_url=base_url, token=token, name=self.source,
-            rps=self.rps or env_number("RPS", self.default_rps), burst=self.burst,
-            concurrency=int(self.concurrency or env_number("CONCURRENCY", self.default_concurrency)),
-            max_attempts=self.max_attempts, breaker_threshold=self.breaker_threshold,
+            base_url=base_url,
+            token=token,
+            name=self.source,
+            rps=self.rps or env_number("RPS", self.default_rps),
+            burst=self.burst,
+            concurrency=int(
+                self.concurrency or env_number("CONCURRENCY", self.default_concurrency)
+            ),
+            max_attempts=self.max_attempts,
+            breaker_threshold=self.breaker_threshold,
             breaker_open_s=self.breaker_open_s,
-            shared_limiter_key=shared_key_for(self.source, token) if self.share_rate_limit else None,
+            shared_limiter_key=shared_key_for(self.source, token)
+            if self.share_rate_limit
+            else None,
         )
 
-    def client(self, postgres: PostgresResource, config: ClientConfig | None = None,
-               **client_kwargs) -> ApiClient:
+    def client(
+        self, postgres: PostgresResource, config: ClientConfig | None = None, **client_kwargs
+    ) -> ApiClient:
         """A new `ApiClient` (use `async with`); the shared bucket lives in `postgres`."""
         config = config or self.client_config()
         return ApiClient(config, limiter_conninfo=postgres.url().conninfo(), **client_kwargs)
 
 
 def shared_resources() -> dict[str, dg.ConfigurableResource]:
-    # Imported here: the users resources subclass `UpstreamApiResource` from this module.
-    from sync_pipeline.defs.users.resources import users_api_resources
-
-    return {
-        "postgres": PostgresResource(),
-        "cars_api": UpstreamApiResource(source="cars", default_rps=20.0, default_concurrency=16),
-        **users_api_resources(),
-    }
+    """The pooled database and every registered source's API resources."""
+    resources: dict[str, dg.ConfigurableResource] = {"postgres": PostgresResource()}
+    for source in registry.SOURCES:
+        resources.update(source.resources())
+    return resources

@@ -20,7 +20,14 @@ from sync_pipeline.engine.changeset import Candidate, ChangeSet
 from sync_pipeline.engine.entity import EntitySpec
 from sync_pipeline.engine.merge import merge_staged_rows
 from sync_pipeline.engine.quarantine import quarantine_records
-from sync_pipeline.engine.records import Key, RecordRejected, Rejection, key_text, raw_json, record_row
+from sync_pipeline.engine.records import (
+    Key,
+    RecordRejected,
+    Rejection,
+    key_text,
+    raw_json,
+    record_row,
+)
 from sync_pipeline.engine.staging import ANALYZE_MIN_ROWS, StagingTable, copy_rows
 
 
@@ -58,20 +65,31 @@ class BatchResult:
 
 def prepare_batch(spec: EntitySpec, changes: ChangeSet) -> PreparedBatch:
     """Type the new and changed records of `changes`; records that fail join the rejections."""
-    batch = PreparedBatch(rejected=list(changes.rejected), changed=len(changes.changed),
-                          unchanged=len(changes.unchanged), duplicates=changes.duplicates)
+    batch = PreparedBatch(
+        rejected=list(changes.rejected),
+        changed=len(changes.changed),
+        unchanged=len(changes.unchanged),
+        duplicates=changes.duplicates,
+    )
     for candidate in changes.to_write:
         try:
             batch.rows.append(record_row(spec, candidate.record, candidate.fingerprint))
         except RecordRejected as exc:
-            batch.rejected.append(Rejection(key_text(candidate.key), str(exc), raw_json(candidate.record)))
+            batch.rejected.append(
+                Rejection(key_text(candidate.key), str(exc), raw_json(candidate.record))
+            )
             continue
         batch.staged.append(candidate)
     return batch
 
 
-def write_batch(conn: psycopg.Connection, spec: EntitySpec, staging: StagingTable, run_id: str,
-                batch: PreparedBatch) -> BatchResult:
+def write_batch(
+    conn: psycopg.Connection,
+    spec: EntitySpec,
+    staging: StagingTable,
+    run_id: str,
+    batch: PreparedBatch,
+) -> BatchResult:
     """Write `batch` inside the caller's open transaction; returns what was written.
 
     A batch of only new keys (a first load) is COPYed straight into the target: half the work
@@ -93,19 +111,24 @@ def write_batch(conn: psycopg.Connection, spec: EntitySpec, staging: StagingTabl
             result.diffs_logged = lock_and_log_field_diffs(conn, spec, staging, run_id)
             outcome = merge_staged_rows(conn, spec, staging, run_id)
             result.inserted, result.updated = outcome.inserted, outcome.updated
-    rejected = batch.rejected + [Rejection(key_text(batch.staged[i].key), reason, raw_json(batch.staged[i].record))
-                                 for i, reason in refused]
+    rejected = batch.rejected + [
+        Rejection(key_text(batch.staged[i].key), reason, raw_json(batch.staged[i].record))
+        for i, reason in refused
+    ]
     loaded = len(batch.rows) - len(refused)
     result.unchanged = batch.unchanged + loaded - len(result.inserted) - len(result.updated)
     result.quarantined = quarantine_records(conn, spec, run_id, rejected)
     return result
 
 
-def _insert_new_rows(conn: psycopg.Connection, spec: EntitySpec, run_id: str,
-                     batch: PreparedBatch) -> tuple[list[tuple[int, str]], list[Key]] | None:
+def _insert_new_rows(
+    conn: psycopg.Connection, spec: EntitySpec, run_id: str, batch: PreparedBatch
+) -> tuple[list[tuple[int, str]], list[Key]] | None:
     """COPY the rows into the target; (refused rows, inserted keys), or None on a key conflict."""
     columns = sql.SQL(", ").join(map(sql.Identifier, spec.copy_columns + ("last_run_id",)))
-    for row in batch.rows:  # in place, undone below: copying every row would cost a tenth of the batch
+    for (
+        row
+    ) in batch.rows:  # in place, undone below: copying every row would cost a tenth of the batch
         row.append(run_id)
     try:
         with conn.transaction():

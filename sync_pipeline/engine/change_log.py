@@ -15,7 +15,9 @@ from sync_pipeline.engine.entity import EntitySpec
 from sync_pipeline.engine.staging import StagingTable
 
 
-def lock_and_log_field_diffs(conn: psycopg.Connection, spec: EntitySpec, staging: StagingTable, run_id: str) -> int:
+def lock_and_log_field_diffs(
+    conn: psycopg.Connection, spec: EntitySpec, staging: StagingTable, run_id: str
+) -> int:
     """Lock the stored rows that the staged rows will change, in key order, and log their diffs.
 
     Runs inside the batch transaction, before the merge: the locks (taken only on stored rows
@@ -24,13 +26,19 @@ def lock_and_log_field_diffs(conn: psycopg.Connection, spec: EntitySpec, staging
     order makes deadlocks between two writers rare (`SyncRun` retries a batch that loses one).
     Returns the number of change-log rows written.
     """
-    cur = conn.execute(_diff_statement(spec, staging.identifier), {"run_id": run_id, "entity": spec.table})
+    cur = conn.execute(
+        _diff_statement(spec, staging.identifier), {"run_id": run_id, "entity": spec.table}
+    )
     return cur.rowcount
 
 
 def _diff_statement(spec: EntitySpec, staging: sql.Identifier) -> sql.Composed:
-    pairs = [sql.SQL("({}, to_jsonb({}), to_jsonb({}))").format(
-        sql.Literal(c), sql.Identifier("o", c), sql.Identifier("s", c)) for c in spec.diff_columns]
+    pairs = [
+        sql.SQL("({}, to_jsonb({}), to_jsonb({}))").format(
+            sql.Literal(c), sql.Identifier("o", c), sql.Identifier("s", c)
+        )
+        for c in spec.diff_columns
+    ]
     pairs.append(sql.SQL("('deleted_at', to_jsonb(o.deleted_at), NULL::jsonb)"))
     return sql.SQL(
         "INSERT INTO sync_change_log (run_id, entity, record_key, column_name, old_value, new_value) "
@@ -42,6 +50,10 @@ def _diff_statement(spec: EntitySpec, staging: sql.Identifier) -> sql.Composed:
         "WHERE (o.fingerprint IS DISTINCT FROM s.fingerprint OR o.deleted_at IS NOT NULL) "
         "AND d.old_value IS DISTINCT FROM d.new_value"
     ).format(
-        key_text=spec.key_text_sql("o"), target=spec.table_sql, staging=staging, key=spec.key_sql(),
-        t_key=spec.key_sql("t"), pairs=sql.SQL(", ").join(pairs),
+        key_text=spec.key_text_sql("o"),
+        target=spec.table_sql,
+        staging=staging,
+        key=spec.key_sql(),
+        t_key=spec.key_sql("t"),
+        pairs=sql.SQL(", ").join(pairs),
     )

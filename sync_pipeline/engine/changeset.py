@@ -9,16 +9,25 @@ A soft-deleted row is stored with an empty fingerprint, so a key that reappears 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
 
-from sync_pipeline.engine.entity import EntitySpec
 from sync_pipeline.engine.column_types import NUL_ESCAPE, contains_nul
+from sync_pipeline.engine.entity import EntitySpec
 from sync_pipeline.engine.fingerprint import FingerprintError, canonical_json, digest
-from sync_pipeline.engine.records import Key, RecordRejected, Rejection, key_reader, key_text, raw_json
+from sync_pipeline.engine.records import (
+    Key,
+    RecordRejected,
+    Rejection,
+    key_reader,
+    key_text,
+    raw_json,
+)
+from sync_pipeline.engine.sanitize import NulInName, strip_nul
 
 SOFT_DELETED = b""
 
@@ -45,6 +54,7 @@ class ChangeSet:
     rejected: list[Rejection] = field(default_factory=list)
     rejected_keys: list[Key] = field(default_factory=list)
     duplicates: int = 0
+    sanitized: int = 0
 
     @property
     def to_write(self) -> list[Candidate]:
@@ -59,16 +69,24 @@ class StoredFingerprints:
         self.fingerprints: dict[Key, bytes] = fingerprints if fingerprints is not None else {}
 
     @classmethod
-    def load(cls, conn: psycopg.Connection, spec: EntitySpec, scope: Mapping[str, Any] | None = None) -> "StoredFingerprints":
+    def load(
+        cls, conn: psycopg.Connection, spec: EntitySpec, scope: Mapping[str, Any] | None = None
+    ) -> StoredFingerprints:
         """Every row of `scope` (all rows when the spec has no scope columns), in one query.
 
         Raises `ValueError` when `scope` does not name exactly the spec's scope columns.
         """
         scope = dict(scope or {})
         if set(scope) != set(spec.scope):
-            raise ValueError(f"{spec.table}: scope must give {list(spec.scope)}, got {sorted(scope)}")
-        where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in spec.scope)
-        query = _select_fingerprints(spec) + (sql.SQL(" WHERE ") + where if spec.scope else sql.SQL(""))
+            raise ValueError(
+                f"{spec.table}: scope must give {list(spec.scope)}, got {sorted(scope)}"
+            )
+        where = sql.SQL(" AND ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(c)) for c in spec.scope
+        )
+        query = _select_fingerprints(spec) + (
+            sql.SQL(" WHERE ") + where if spec.scope else sql.SQL("")
+        )
         return cls(spec, _fetch(conn, spec, query, [scope[c] for c in spec.scope]))
 
     def load_keys(self, conn: psycopg.Connection, keys: Iterable[Key]) -> None:
@@ -102,9 +120,12 @@ class FingerprintedBatch:
     rejected: list[Rejection] = field(default_factory=list)
     rejected_keys: list[Key] = field(default_factory=list)
     duplicates: int = 0
+    sanitized: int = 0
 
 
-def build_change_set(spec: EntitySpec, records: Iterable[Any], stored: StoredFingerprints) -> ChangeSet:
+def build_change_set(
+    spec: EntitySpec, records: Iterable[Any], stored: StoredFingerprints
+) -> ChangeSet:
     """Key, fingerprint and classify every record; records without a usable key are rejected."""
     return classify(fingerprint_records(spec, records), stored)
 
@@ -112,8 +133,9 @@ def build_change_set(spec: EntitySpec, records: Iterable[Any], stored: StoredFin
 def fingerprint_records(spec: EntitySpec, records: Iterable[Any]) -> FingerprintedBatch:
     """Key and fingerprint every record (the last copy of a key wins); needs nothing stored.
 
-    Records without a usable key, or that cannot be fingerprinted or hold a NUL character, are
-    rejected here.
+    NUL characters are stripped from string values (counted in `sanitized`) before the
+    fingerprint is taken, so an unchanged record stays unchanged. Records without a usable key,
+    with a NUL in the key or in a field name, or that cannot be fingerprinted, are rejected.
     """
     batch = FingerprintedBatch()
     excluded = spec.fingerprint_excluded
@@ -127,12 +149,15 @@ def fingerprint_records(spec: EntitySpec, records: Iterable[Any]) -> Fingerprint
             continue
         try:
             canonical = canonical_json(record, excluded)
-            if NUL_ESCAPE in canonical and contains_nul(record):
-                raise FingerprintError(f"{_first_field_with_nul(record)}: contains a NUL character, "
-                                       "which PostgreSQL text and jsonb cannot store")
-        except FingerprintError as exc:
-            batch.rejected.append(Rejection(key_text(key), str(exc), raw_json(record)))
-            batch.rejected_keys.append(key)
+            if NUL_ESCAPE in canonical or _nul_outside_fingerprint(record, excluded):
+                clean, changed = _without_nul(spec, key, record)
+                canonical = canonical_json(clean, excluded)
+                batch.sanitized += changed
+                record = clean
+        except (FingerprintError, RecordRejected) as exc:
+            batch.rejected.append(Rejection(_printable_key(key), str(exc), raw_json(record)))
+            if not _key_has_nul(key):
+                batch.rejected_keys.append(key)
             continue
         batch.digests[key] = digest(canonical)
         batch.records[key] = record
@@ -143,7 +168,12 @@ def fingerprint_records(spec: EntitySpec, records: Iterable[Any]) -> Fingerprint
 
 def classify(batch: FingerprintedBatch, stored: StoredFingerprints) -> ChangeSet:
     """New (key not stored), changed (fingerprint differs, or the row is soft-deleted) or unchanged."""
-    changes = ChangeSet(rejected=batch.rejected, rejected_keys=batch.rejected_keys, duplicates=batch.duplicates)
+    changes = ChangeSet(
+        rejected=batch.rejected,
+        rejected_keys=batch.rejected_keys,
+        duplicates=batch.duplicates,
+        sanitized=batch.sanitized,
+    )
     stored_fingerprints = stored.fingerprints
     digests = batch.digests
     for key, record in batch.records.items():
@@ -158,16 +188,40 @@ def classify(batch: FingerprintedBatch, stored: StoredFingerprints) -> ChangeSet
     return changes
 
 
-def _first_field_with_nul(record: dict) -> str:
-    return next((k for k, v in record.items() if contains_nul(k) or contains_nul(v)), "?")
+def _nul_outside_fingerprint(record: dict, excluded: frozenset[str]) -> bool:
+    """Whether a field left out of the canonical form (key, volatile) holds a NUL."""
+    return any(contains_nul(record[name]) for name in excluded if name in record)
+
+
+def _without_nul(spec: EntitySpec, key: Key, record: dict) -> tuple[dict, int]:
+    """`record` with NUL stripped from its string values; raises `RecordRejected` for a NUL in
+    the key or in a field name (stripping those could merge two records or two fields)."""
+    if _key_has_nul(key):
+        raise RecordRejected(f"{', '.join(spec.key)}: the key contains a NUL character")
+    try:
+        return strip_nul(record)
+    except NulInName as exc:
+        raise RecordRejected(str(exc)) from None
+
+
+def _key_has_nul(key: Key) -> bool:
+    return any(contains_nul(part) for part in key) if type(key) is tuple else contains_nul(key)
+
+
+def _printable_key(key: Key) -> str:
+    """`key_text(key)` with NUL shown as the JSON escape, as PostgreSQL text cannot hold it."""
+    return key_text(key).replace("\x00", "\\u0000")
 
 
 def _select_fingerprints(spec: EntitySpec) -> sql.Composed:
-    return sql.SQL("SELECT {}, CASE WHEN deleted_at IS NULL THEN fingerprint ELSE '' END FROM {}").format(
-        spec.key_select_sql(), spec.table_sql)
+    return sql.SQL(
+        "SELECT {}, CASE WHEN deleted_at IS NULL THEN fingerprint ELSE '' END FROM {}"
+    ).format(spec.key_select_sql(), spec.table_sql)
 
 
-def _fetch(conn: psycopg.Connection, spec: EntitySpec, query: sql.Composable, params: list) -> dict[Key, bytes]:
+def _fetch(
+    conn: psycopg.Connection, spec: EntitySpec, query: sql.Composable, params: list
+) -> dict[Key, bytes]:
     with conn.cursor(binary=True) as cur:
         cur.execute(query, params)
         if len(spec.key) == 1:

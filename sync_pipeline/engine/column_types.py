@@ -12,10 +12,11 @@ fetched keys compare equal in Python.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -96,7 +97,7 @@ def same(value: Any) -> Any:
     return value
 
 
-def _finite_decimal(value: str | int | float) -> None:
+def _finite_decimal(value: str | float) -> None:
     if not Decimal(value if type(value) is not float else repr(value)).is_finite():
         raise ValueError("not finite")
 
@@ -126,15 +127,29 @@ BIGINT = ColumnType("bigint", "an integer", _INT, key_value=same)
 TEXT = ColumnType("text", "a string", _STR, key_value=same)
 BOOLEAN = ColumnType("boolean", "true or false", (bool,))
 DOUBLE = ColumnType("double precision", "a number", _NUMBER)
-TIMESTAMPTZ = ColumnType("timestamp with time zone", "an ISO 8601 timestamp string", _STR,
-                         validate=datetime.fromisoformat)
-DATE = ColumnType("date", "an ISO 8601 date string", _STR, validate=date.fromisoformat, key_value=_date_text,
-                  key_cast="text")
+TIMESTAMPTZ = ColumnType(
+    "timestamp with time zone",
+    "an ISO 8601 timestamp string",
+    _STR,
+    validate=datetime.fromisoformat,
+)
+DATE = ColumnType(
+    "date",
+    "an ISO 8601 date string",
+    _STR,
+    validate=date.fromisoformat,
+    key_value=_date_text,
+    key_cast="text",
+)
 UUID = ColumnType("uuid", "a UUID string", _STR, key_value=_uuid_text, key_cast="text")
 JSONB = ColumnType("jsonb", "a JSON value", _JSON, serialize=serialize_jsonb)
 
 
 def numeric(precision: int, scale: int) -> ColumnType:
     """`numeric(precision, scale)`: decimal strings (as the contract sends them) or numbers."""
-    return ColumnType(f"numeric({precision},{scale})", "a finite decimal string or number", (str, int, float),
-                      validate=_finite_decimal)
+    return ColumnType(
+        f"numeric({precision},{scale})",
+        "a finite decimal string or number",
+        (str, int, float),
+        validate=_finite_decimal,
+    )

@@ -22,7 +22,14 @@ from psycopg import sql
 from sync_pipeline.engine.column_types import ColumnType
 
 EXTRA_COLUMN = "extra"
-BOOKKEEPING_COLUMNS = (EXTRA_COLUMN, "fingerprint", "deleted_at", "first_seen_at", "synced_at", "last_run_id")
+BOOKKEEPING_COLUMNS = (
+    EXTRA_COLUMN,
+    "fingerprint",
+    "deleted_at",
+    "first_seen_at",
+    "synced_at",
+    "last_run_id",
+)
 
 
 class SpecError(ValueError):
@@ -65,9 +72,14 @@ class EntitySpec:
         problems += [f"key {k!r} is not a column" for k in self.key if k not in names]
         problems += [f"scope {s!r} is not a column" for s in self.scope if s not in names]
         problems += [f"key {k!r} cannot be volatile" for k in self.key if k in self.volatile]
-        problems += [f"{n!r} is a bookkeeping column name" for n in names if n in BOOKKEEPING_COLUMNS]
-        problems += [f"key {c.name!r} has type {c.type.sql_name}, not usable as a key"
-                     for c in self.columns if c.name in self.key and c.type.key_value is None]
+        problems += [
+            f"{n!r} is a bookkeeping column name" for n in names if n in BOOKKEEPING_COLUMNS
+        ]
+        problems += [
+            f"key {c.name!r} has type {c.type.sql_name}, not usable as a key"
+            for c in self.columns
+            if c.name in self.key and c.type.key_value is None
+        ]
         if problems:
             raise SpecError(f"entity {self.table!r}: " + "; ".join(problems))
 
@@ -88,7 +100,9 @@ class EntitySpec:
     @cached_property
     def diff_columns(self) -> tuple[str, ...]:
         """Columns whose changes the change log records: business columns and `extra`."""
-        return tuple(n for n in self.column_names if n not in self.fingerprint_excluded) + (EXTRA_COLUMN,)
+        return tuple(n for n in self.column_names if n not in self.fingerprint_excluded) + (
+            EXTRA_COLUMN,
+        )
 
     @cached_property
     def copy_columns(self) -> tuple[str, ...]:
@@ -114,7 +128,11 @@ class EntitySpec:
         parts = []
         for name, ctype in zip(self.key, self.key_types):
             column = _qualified(alias, name)
-            parts.append(sql.SQL("{}::{}").format(column, sql.SQL(ctype.key_cast)) if ctype.key_cast else column)
+            parts.append(
+                sql.SQL("{}::{}").format(column, sql.SQL(ctype.key_cast))
+                if ctype.key_cast
+                else column
+            )
         return sql.SQL(", ").join(parts)
 
     def key_text_sql(self, alias: str) -> sql.Composable:
@@ -125,7 +143,9 @@ class EntitySpec:
 
     def key_in_sql(self, alias: str | None = None) -> sql.Composed:
         """`(key columns) IN (SELECT * FROM unnest(%s::type[], ...))`; bind `key_arrays(keys)`."""
-        arrays = sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t.sql_name)) for t in self.key_types)
+        arrays = sql.SQL(", ").join(
+            sql.SQL("%s::{}[]").format(sql.SQL(t.sql_name)) for t in self.key_types
+        )
         return sql.SQL("({}) IN (SELECT * FROM unnest({}))").format(self.key_sql(alias), arrays)
 
     def key_arrays(self, keys: list) -> list[list]:

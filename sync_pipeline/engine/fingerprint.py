@@ -13,7 +13,8 @@ anything here changes every stored fingerprint and makes the next sync rewrite e
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 import xxhash
@@ -37,8 +38,7 @@ def canonical_json(record: Mapping[str, Any], excluded: frozenset[str]) -> bytes
     """
     business = dict(record)
     for name in excluded:
-        if name in business:
-            del business[name]
+        business.pop(name, None)
     if None in business.values():
         business = {k: v for k, v in business.items() if v is not None}
     try:

@@ -27,7 +27,9 @@ class MergeOutcome:
     updated: list[Key] = field(default_factory=list)
 
 
-def merge_staged_rows(conn: psycopg.Connection, spec: EntitySpec, staging: StagingTable, run_id: str) -> MergeOutcome:
+def merge_staged_rows(
+    conn: psycopg.Connection, spec: EntitySpec, staging: StagingTable, run_id: str
+) -> MergeOutcome:
     """Insert the staged rows that are new, rewrite the ones whose fingerprint differs.
 
     Runs inside the batch transaction, after `lock_and_log_field_diffs`. Staged rows whose
@@ -47,10 +49,16 @@ def merge_staged_rows(conn: psycopg.Connection, spec: EntitySpec, staging: Stagi
 
 def _merge_statement(spec: EntitySpec, staging: sql.Identifier) -> sql.Composed:
     columns = sql.SQL(", ").join(map(sql.Identifier, spec.copy_columns))
-    updates = [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-               for c in spec.copy_columns if c not in spec.key]
-    updates += [sql.SQL("deleted_at = NULL"), sql.SQL("synced_at = now()"),
-                sql.SQL("last_run_id = EXCLUDED.last_run_id")]
+    updates = [
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+        for c in spec.copy_columns
+        if c not in spec.key
+    ]
+    updates += [
+        sql.SQL("deleted_at = NULL"),
+        sql.SQL("synced_at = now()"),
+        sql.SQL("last_run_id = EXCLUDED.last_run_id"),
+    ]
     return sql.SQL(
         "INSERT INTO {target} AS t ({columns}, last_run_id) "
         "SELECT {columns}, %(run_id)s FROM {staging} ORDER BY {key} "
@@ -58,6 +66,10 @@ def _merge_statement(spec: EntitySpec, staging: sql.Identifier) -> sql.Composed:
         "WHERE t.fingerprint IS DISTINCT FROM EXCLUDED.fingerprint OR t.deleted_at IS NOT NULL "
         "RETURNING {returned_key}, t.xmax = 0"
     ).format(
-        target=spec.table_sql, columns=columns, staging=staging, key=spec.key_sql(),
-        updates=sql.SQL(", ").join(updates), returned_key=spec.key_select_sql("t"),
+        target=spec.table_sql,
+        columns=columns,
+        staging=staging,
+        key=spec.key_sql(),
+        updates=sql.SQL(", ").join(updates),
+        returned_key=spec.key_select_sql("t"),
     )

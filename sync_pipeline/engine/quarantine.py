@@ -7,7 +7,7 @@ string is one of the reasons a record is quarantined. The rest of the batch load
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import psycopg
 
@@ -20,12 +20,18 @@ _INSERT = (
 )
 
 
-def quarantine_records(conn: psycopg.Connection, spec: EntitySpec, run_id: str,
-                       rejections: Sequence[Rejection]) -> int:
+def quarantine_records(
+    conn: psycopg.Connection, spec: EntitySpec, run_id: str, rejections: Sequence[Rejection]
+) -> int:
     """Write one quarantine row per rejection; returns how many were written."""
     if not rejections:
         return 0
     with conn.cursor() as cur:
-        cur.executemany(_INSERT, [(spec.source, spec.table, run_id, r.key_text, r.reason, r.raw_json)
-                                  for r in rejections])
+        cur.executemany(
+            _INSERT,
+            [
+                (spec.source, spec.table, run_id, r.key_text, r.reason, r.raw_json)
+                for r in rejections
+            ],
+        )
     return len(rejections)

@@ -12,14 +12,22 @@ unseen shape is checked column by column (which also names the offending column)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import cache, partial
 from operator import itemgetter
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import orjson
 
-from sync_pipeline.engine.column_types import INVALID, BadValue, ColumnType, describe, same, serialize_jsonb
+from sync_pipeline.engine.column_types import (
+    INVALID,
+    BadValue,
+    ColumnType,
+    describe,
+    same,
+    serialize_jsonb,
+)
 from sync_pipeline.engine.entity import EntitySpec
 
 Key = Hashable
@@ -61,7 +69,7 @@ def _key_value(record: dict, name: str, ctype: ColumnType) -> Any:
         raise RecordRejected(f"{name}: bad key: {exc}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def key_reader(spec: EntitySpec) -> Callable[[Any], Key]:
     """A fast `record_key(spec, ...)` for the hot loop: same result, same `RecordRejected`."""
     if len(spec.key) != 1 or spec.key_types[0].key_value is not same:
@@ -92,8 +100,12 @@ class _RowPlan:
         self.names = spec.column_names
         self.get_all: Callable[[dict], Any] = itemgetter(*self.names)
         self.columns = [(c.name, c.type, c.required or c.name in spec.key) for c in spec.columns]
-        self.validators = [(i, c.type.validate) for i, c in enumerate(spec.columns) if c.type.validate]
-        self.serializers = [(i, c.type.serialize) for i, c in enumerate(spec.columns) if c.type.serialize]
+        self.validators = [
+            (i, c.type.validate) for i, c in enumerate(spec.columns) if c.type.validate
+        ]
+        self.serializers = [
+            (i, c.type.serialize) for i, c in enumerate(spec.columns) if c.type.serialize
+        ]
         self.known = spec.known_fields
         self.shapes: set[tuple[type, ...]] = set()
 
@@ -115,7 +127,7 @@ class _RowPlan:
             self.shapes.add(shape)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _row_plan(spec: EntitySpec) -> _RowPlan:
     return _RowPlan(spec)
 
@@ -132,8 +144,10 @@ def record_row(spec: EntitySpec, record: dict, fingerprint: bytes) -> list:
             try:
                 validate(values[index])
             except INVALID:
-                raise RecordRejected(f"{plan.names[index]}: not {spec.columns[index].type.expects}: "
-                                     f"{describe(values[index])}") from None
+                raise RecordRejected(
+                    f"{plan.names[index]}: not {spec.columns[index].type.expects}: "
+                    f"{describe(values[index])}"
+                ) from None
     row = list(values)
     for index, serialize in plan.serializers:
         if row[index] is not None:

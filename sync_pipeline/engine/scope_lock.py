@@ -8,8 +8,8 @@ connection; nothing has to be cleaned up by hand.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import psycopg
 import xxhash
@@ -37,8 +37,10 @@ def scope_lock(conn: psycopg.Connection, pipeline: str, partition: str) -> Itera
         acquired = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
         holder = None if acquired else _holder_pid(conn, key)
     if not acquired:
-        raise ScopeBusy(f"pipeline {pipeline!r}, partition {partition!r} is being written by another run "
-                        f"(PostgreSQL backend pid {holder}); try again when it ends")
+        raise ScopeBusy(
+            f"pipeline {pipeline!r}, partition {partition!r} is being written by another run "
+            f"(PostgreSQL backend pid {holder}); try again when it ends"
+        )
     try:
         yield
     finally:
@@ -55,5 +57,6 @@ def _holder_pid(conn: psycopg.Connection, key: int) -> int | None:
         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
         "AND classid = %s::bigint::oid AND objid = %s::bigint::oid AND database = "
         "(SELECT oid FROM pg_database WHERE datname = current_database())",
-        (unsigned >> 32, unsigned & 0xFFFFFFFF)).fetchone()
+        (unsigned >> 32, unsigned & 0xFFFFFFFF),
+    ).fetchone()
     return found[0] if found else None

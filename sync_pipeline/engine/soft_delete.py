@@ -8,8 +8,8 @@ is far likelier than a catalogue losing a twentieth of itself overnight.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import psycopg
 from psycopg import sql
@@ -24,11 +24,15 @@ DEFAULT_SOFT_DELETE_THRESHOLD = 0.05
 class SnapshotOutcome:
     """What a full snapshot did to its scope's missing keys.
 
-    `refused` says why the missing keys were left alone (None when they were soft-deleted).
+    `refused` says why the missing keys were left alone (None when they were soft-deleted);
+    `deferred` live keys were missing too but could not be told gone from shifted by the walk
+    (`deferred_reason`): they stay live, and the next full snapshot decides them.
     """
 
     live_before: int
     missing: int
+    deferred: int = 0
+    deferred_reason: str | None = None
     soft_deleted: list[Key] = field(default_factory=list)
     refused: str | None = None
 
@@ -40,11 +44,15 @@ def soft_delete_refusal(missing: int, live: int, threshold: float, force: bool) 
     share = missing / live
     if share < threshold:
         return None
-    return (f"{missing} of {live} live rows ({share:.1%}) are missing from the snapshot, at or above the "
-            f"{threshold:.0%} safety threshold; nothing was soft-deleted (force to override)")
+    return (
+        f"{missing} of {live} live rows ({share:.1%}) are missing from the snapshot, at or above the "
+        f"{threshold:.0%} safety threshold; nothing was soft-deleted (force to override)"
+    )
 
 
-def soft_delete_rows(conn: psycopg.Connection, spec: EntitySpec, keys: Sequence[Key], run_id: str) -> list[Key]:
+def soft_delete_rows(
+    conn: psycopg.Connection, spec: EntitySpec, keys: Sequence[Key], run_id: str
+) -> list[Key]:
     """Set `deleted_at` on the live rows of `keys` and log it; returns the keys it deleted.
 
     Run it inside a transaction (the time zone setting is local to it).
@@ -70,6 +78,9 @@ def _soft_delete_statement(spec: EntitySpec) -> sql.Composed:
         " SELECT %s, %s, record_key, 'deleted_at', NULL, to_jsonb(deleted_at) FROM gone"
         ") SELECT {keys} FROM gone"
     ).format(
-        target=spec.table_sql, key_in=spec.key_in_sql("t"), key_select=spec.key_select_sql("t"),
-        key_text=spec.key_text_sql("t"), keys=spec.key_sql(),
+        target=spec.table_sql,
+        key_in=spec.key_in_sql("t"),
+        key_select=spec.key_select_sql("t"),
+        key_text=spec.key_text_sql("t"),
+        keys=spec.key_sql(),
     )

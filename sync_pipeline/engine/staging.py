@@ -14,7 +14,7 @@ the load benchmark for both figures).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import psycopg
 import xxhash
@@ -36,23 +36,32 @@ class StagingTable:
         self.identifier = sql.Identifier("pg_temp", self.name)
         self._columns = sql.SQL(", ").join(map(sql.Identifier, spec.copy_columns))
 
-    def load(self, conn: psycopg.Connection, rows: Sequence[Sequence], analyze: bool = False) -> list[tuple[int, str]]:
+    def load(
+        self, conn: psycopg.Connection, rows: Sequence[Sequence], analyze: bool = False
+    ) -> list[tuple[int, str]]:
         """COPY `rows` into the (empty) table; returns (index, reason) of rows PostgreSQL refused.
 
         Must run inside the batch transaction. `analyze` refreshes the table's statistics for a
         next statement that joins it. Raises what `copy_rows` raises.
         """
-        conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS "
-                             "SELECT {} FROM {} WITH NO DATA").format(
-            sql.Identifier(self.name), self._columns, self.spec.table_sql))
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS "
+                "SELECT {} FROM {} WITH NO DATA"
+            ).format(sql.Identifier(self.name), self._columns, self.spec.table_sql)
+        )
         rejected = copy_rows(conn, self.identifier, self._columns, rows)
         if analyze and len(rows) - len(rejected) >= ANALYZE_MIN_ROWS:
             conn.execute(sql.SQL("ANALYZE {}").format(self.identifier))
         return rejected
 
 
-def copy_rows(conn: psycopg.Connection, table: sql.Composable, columns: sql.Composable,
-              rows: Sequence[Sequence]) -> list[tuple[int, str]]:
+def copy_rows(
+    conn: psycopg.Connection,
+    table: sql.Composable,
+    columns: sql.Composable,
+    rows: Sequence[Sequence],
+) -> list[tuple[int, str]]:
     """COPY `rows` into `table`; returns (index, reason) of the rows PostgreSQL refused.
 
     Must run inside a transaction. A refused value (one the Python checks let through) costs a
@@ -60,12 +69,19 @@ def copy_rows(conn: psycopg.Connection, table: sql.Composable, columns: sql.Comp
     isolated, and every other row is loaded. Raises any other error (a unique violation, say).
     """
     rejected: list[tuple[int, str]] = []
-    _copy_or_split(conn, sql.SQL("COPY {} ({}) FROM STDIN").format(table, columns), rows, 0, rejected)
+    _copy_or_split(
+        conn, sql.SQL("COPY {} ({}) FROM STDIN").format(table, columns), rows, 0, rejected
+    )
     return rejected
 
 
-def _copy_or_split(conn: psycopg.Connection, statement: sql.Composed, rows: Sequence[Sequence], offset: int,
-                   rejected: list[tuple[int, str]]) -> None:
+def _copy_or_split(
+    conn: psycopg.Connection,
+    statement: sql.Composed,
+    rows: Sequence[Sequence],
+    offset: int,
+    rejected: list[tuple[int, str]],
+) -> None:
     if not rows:
         return
     try:

@@ -19,7 +19,9 @@ class SyncResult:
     - `unchanged`: records identical to the stored row (nothing written, nothing locked);
     - `soft_deleted`: live keys a full snapshot no longer had; `quarantined`: records that
       could not be typed (see `sync_quarantine`); `duplicates`: extra copies of a key in one
-      batch (the last one counts); `diffs_logged`: change-log rows of updated rows.
+      batch (the last one counts); `diffs_logged`: change-log rows of updated rows;
+    - `sanitized_values`: string values loaded with their NUL characters stripped;
+      `unkeyed_rejections`: quarantined records whose key could not be read.
     """
 
     inserted: int = 0
@@ -30,6 +32,8 @@ class SyncResult:
     duplicates: int = 0
     diffs_logged: int = 0
     batches: int = 0
+    sanitized_values: int = 0
+    unkeyed_rejections: int = 0
     inserted_keys: list[Key] = field(default_factory=list)
     updated_keys: list[Key] = field(default_factory=list)
     soft_deleted_keys: list[Key] = field(default_factory=list)

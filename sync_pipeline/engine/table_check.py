@@ -26,9 +26,12 @@ def check_table_matches_spec(conn: psycopg.Connection, spec: EntitySpec) -> None
     rows = conn.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull AND NOT a.atthasdef "
         "FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
-        (spec.table,)).fetchall()
+        (spec.table,),
+    ).fetchall()
     if not rows:
-        raise SpecError(f"table {spec.table!r} does not exist; is the migration that creates it applied?")
+        raise SpecError(
+            f"table {spec.table!r} does not exist; is the migration that creates it applied?"
+        )
     actual = {name: sql_type for name, sql_type, _ in rows}
     expected = {c.name: c.type.sql_name for c in spec.columns} | BOOKKEEPING_TYPES
     problems = []
@@ -38,7 +41,10 @@ def check_table_matches_spec(conn: psycopg.Connection, spec: EntitySpec) -> None
         elif actual[name] != sql_type:
             problems.append(f"column {name!r} is {actual[name]}, the spec says {sql_type}")
     optional = {c.name for c in spec.columns if not c.required and c.name not in spec.key}
-    problems += [f"column {name!r} is NOT NULL without a default, but not required in the spec"
-                 for name, _, not_null in rows if not_null and name in optional]
+    problems += [
+        f"column {name!r} is NOT NULL without a default, but not required in the spec"
+        for name, _, not_null in rows
+        if not_null and name in optional
+    ]
     if problems:
         raise SpecError(f"table {spec.table!r} does not match its spec: " + "; ".join(problems))

@@ -14,11 +14,13 @@ follow from that:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from sync_pipeline.engine.column_types import BIGINT, JSONB, TEXT, TIMESTAMPTZ
 from sync_pipeline.engine.entity import Column, EntitySpec
 from sync_pipeline.engine.fingerprint import fingerprint
+from sync_pipeline.engine.sanitize import NulInName, strip_nul
 
 SUMMARY_FIELDS = ("id", "email", "name", "status", "plan", "team_id", "updated_at", "last_seen_at")
 
@@ -48,7 +50,13 @@ USERS = EntitySpec(
 def summary_fingerprint(record: Mapping[str, Any]) -> bytes:
     """The fingerprint of the summary fields of a list entry or a detail (same bytes for both).
 
-    Raises `FingerprintError` for values JSON cannot express canonically.
+    NUL characters are stripped first, as they are from the stored row, so a user whose name
+    holds one is not seen as changed on every tick. Raises `FingerprintError` for values JSON
+    cannot express canonically.
     """
     summary = {name: record[name] for name in SUMMARY_FIELDS if name in record}
+    try:
+        summary = strip_nul(summary)[0]
+    except NulInName:
+        pass
     return fingerprint(summary, USERS.fingerprint_excluded)

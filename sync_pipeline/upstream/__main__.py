@@ -18,13 +18,19 @@ TOKEN_ENV = "SYNC_UPSTREAM_TOKEN"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sync_pipeline.upstream", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m sync_pipeline.upstream", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8700)
     parser.add_argument("--profile", default="none", choices=PROFILE_NAMES)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--sizes", default="", help="e.g. cars=5000,users=2000 (others keep their defaults)")
-    parser.add_argument("--token", default=None, help=f"require this bearer token (or set {TOKEN_ENV})")
+    parser.add_argument(
+        "--sizes", default="", help="e.g. cars=5000,users=2000 (others keep their defaults)"
+    )
+    parser.add_argument(
+        "--token", default=None, help=f"require this bearer token (or set {TOKEN_ENV})"
+    )
     return parser
 
 
@@ -36,9 +42,12 @@ def serve_from_args(args: argparse.Namespace) -> int:
     sizes = DataSizes.parse(getattr(args, "sizes", "") or "")
     token = args.token or os.environ.get(TOKEN_ENV) or None
     state = UpstreamState(seed=args.seed, sizes=sizes, profile=args.profile, token=token)
-    print(f"reference upstream: profile {args.profile}, seed {args.seed}, {state.dataset.counts()} "
-          f"generated in {state.dataset.generation_s:.2f}s; token {'required' if token else 'not required'}; "
-          f"http://{args.host}:{args.port}", flush=True)
+    print(
+        f"reference upstream: profile {args.profile}, seed {args.seed}, {state.dataset.counts()} "
+        f"generated in {state.dataset.generation_s:.2f}s; token {'required' if token else 'not required'}; "
+        f"http://{args.host}:{args.port}",
+        flush=True,
+    )
     serve(state, args.host, args.port)
     return 0
 

@@ -31,42 +31,114 @@ class ApiRoute:
 
 
 API_ROUTES: tuple[ApiRoute, ...] = (
-    ApiRoute("/cars", "cars.list", cars.list_cars, schemas.CarPage,
-             (("page", "integer", "from 1"), ("page_size", "integer", "1-1000, default 100"),
-              ("updated_since", "string", f"inclusive; {TS}"), ("updated_until", "string", f"exclusive; {TS}"))),
-    ApiRoute("/users", "users.list", users.list_users, schemas.UserPage,
-             (("updated_since", "string", f"inclusive; {TS}"), ("updated_until", "string", f"exclusive; {TS}"),
-              ("page", "integer", "from 1"), ("per_page", "integer", "1-500, default 100"))),
+    ApiRoute(
+        "/cars",
+        "cars.list",
+        cars.list_cars,
+        schemas.CarPage,
+        (
+            ("page", "integer", "from 1"),
+            ("page_size", "integer", "1-1000, default 100"),
+            ("updated_since", "string", f"inclusive; {TS}"),
+            ("updated_until", "string", f"exclusive; {TS}"),
+        ),
+    ),
+    ApiRoute(
+        "/users",
+        "users.list",
+        users.list_users,
+        schemas.UserPage,
+        (
+            ("updated_since", "string", f"inclusive; {TS}"),
+            ("updated_until", "string", f"exclusive; {TS}"),
+            ("page", "integer", "from 1"),
+            ("per_page", "integer", "1-500, default 100"),
+        ),
+    ),
     ApiRoute("/users/{user_id}", "users.detail", users.get_user, schemas.UserDetail, errors=(404,)),
-    ApiRoute("/stores", "stores.list", stores.list_stores, schemas.StorePage,
-             (("cursor", "string", "next_cursor of the previous page"), ("limit", "integer", "1-100, default 50"))),
-    ApiRoute("/stores/{code}/users", "stores.users", stores.list_store_users, schemas.StoreUserPage,
-             (("cursor", "string", "next_cursor of the previous page"), ("limit", "integer", "1-100, default 50")),
-             (403, 404)),
-    ApiRoute("/stores/{code}/videos", "stores.videos", stores.list_store_videos, schemas.VideoPage,
-             (("cursor", "string", "next_cursor of the previous page"), ("limit", "integer", "1-100, default 50")),
-             (403, 404)),
-    ApiRoute("/pvp/{region}/leaderboards/{bracket}", "pvp.leaderboard", pvp.get_leaderboard, schemas.Leaderboard,
-             errors=(404,)),
-    ApiRoute("/characters/{region}/{realm}/{name}/equipment", "pvp.equipment", pvp.get_equipment, schemas.Equipment,
-             errors=(404,)),
+    ApiRoute(
+        "/stores",
+        "stores.list",
+        stores.list_stores,
+        schemas.StorePage,
+        (
+            ("cursor", "string", "next_cursor of the previous page"),
+            ("limit", "integer", "1-100, default 50"),
+        ),
+    ),
+    ApiRoute(
+        "/stores/{code}/users",
+        "stores.users",
+        stores.list_store_users,
+        schemas.StoreUserPage,
+        (
+            ("cursor", "string", "next_cursor of the previous page"),
+            ("limit", "integer", "1-100, default 50"),
+        ),
+        (403, 404),
+    ),
+    ApiRoute(
+        "/stores/{code}/videos",
+        "stores.videos",
+        stores.list_store_videos,
+        schemas.VideoPage,
+        (
+            ("cursor", "string", "next_cursor of the previous page"),
+            ("limit", "integer", "1-100, default 50"),
+        ),
+        (403, 404),
+    ),
+    ApiRoute(
+        "/pvp/{region}/leaderboards/{bracket}",
+        "pvp.leaderboard",
+        pvp.get_leaderboard,
+        schemas.Leaderboard,
+        errors=(404,),
+    ),
+    ApiRoute(
+        "/characters/{region}/{realm}/{name}/equipment",
+        "pvp.equipment",
+        pvp.get_equipment,
+        schemas.Equipment,
+        errors=(404,),
+    ),
     ApiRoute("/workspaces", "contacts.workspaces", contacts.list_workspaces, schemas.WorkspaceList),
-    ApiRoute("/contacts", "contacts.list", contacts.list_contacts, schemas.ContactPage,
-             (("workspace_id", "string", "required"), ("updated_since", "string", f"inclusive; {TS}"),
-              ("cursor", "string", "next_cursor of the previous page"), ("limit", "integer", "1-500, default 100")),
-             (404,)),
+    ApiRoute(
+        "/contacts",
+        "contacts.list",
+        contacts.list_contacts,
+        schemas.ContactPage,
+        (
+            ("workspace_id", "string", "required"),
+            ("updated_since", "string", f"inclusive; {TS}"),
+            ("cursor", "string", "next_cursor of the previous page"),
+            ("limit", "integer", "1-500, default 100"),
+        ),
+        (404,),
+    ),
 )
 
 
 def create_app(state: UpstreamState) -> FastAPI:
-    app = FastAPI(title="sync_pipeline reference upstream", version="1.0",
-                  description="Users, cars, stores, PvP and contacts APIs of upstream-api.md, with fault profiles.",
-                  redoc_url=None)
+    app = FastAPI(
+        title="sync_pipeline reference upstream",
+        version="1.0",
+        description="Users, cars, stores, PvP and contacts APIs of upstream-api.md, with fault profiles.",
+        redoc_url=None,
+    )
     app.state.upstream = state
     for route in API_ROUTES:
-        app.add_api_route(route.path, guarded(route.endpoint, route.handler), methods=["GET"], name=route.endpoint,
-                          response_class=Response, response_model=None, tags=[route.endpoint.split(".")[0]],
-                          responses=_documented_responses(route), openapi_extra={"parameters": _parameters(route)})
+        app.add_api_route(
+            route.path,
+            guarded(route.endpoint, route.handler),
+            methods=["GET"],
+            name=route.endpoint,
+            response_class=Response,
+            response_model=None,
+            tags=[route.endpoint.split(".")[0]],
+            responses=_documented_responses(route),
+            openapi_extra={"parameters": _parameters(route)},
+        )
     app.include_router(admin.router)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
@@ -82,9 +154,19 @@ def _documented_responses(route: ApiRoute) -> dict[int | str, dict[str, Any]]:
 
 def _parameters(route: ApiRoute) -> list[dict[str, Any]]:
     path_names = [part[1:-1] for part in route.path.split("/") if part.startswith("{")]
-    return ([{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in path_names]
-            + [{"name": name, "in": "query", "required": description == "required", "description": description,
-                "schema": {"type": kind}} for name, kind, description in route.query])
+    return [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in path_names
+    ] + [
+        {
+            "name": name,
+            "in": "query",
+            "required": description == "required",
+            "description": description,
+            "schema": {"type": kind},
+        }
+        for name, kind, description in route.query
+    ]
 
 
 async def _api_error(request: Request, error: Exception) -> Response:
@@ -94,5 +176,7 @@ async def _api_error(request: Request, error: Exception) -> Response:
 
 async def _invalid_request(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
-    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+    )
     return error_response(400, "invalid_request", problems)

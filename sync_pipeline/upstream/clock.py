@@ -8,7 +8,7 @@ stamp already handed out, so `updated_at` only moves forward and time windows se
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -17,7 +17,7 @@ DATA_END_MS = 1_795_392_000_000  # 2026-11-23T00:00:00Z
 DATA_START_MS = DATA_END_MS - 30 * DAY_MS  # 2026-10-24T00:00:00Z
 
 _ISO_WIDTH = 24  # "2026-11-23T08:15:00.123Z"
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def now_ms() -> int:
@@ -25,7 +25,7 @@ def now_ms() -> int:
 
 
 def iso_from_ms(ms: int) -> str:
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
 
 
@@ -37,7 +37,7 @@ def ms_from_iso(text: str) -> int:
     """
     moment = datetime.fromisoformat(text.strip().replace(" ", "+"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     delta = moment - _EPOCH
     return delta.days * DAY_MS + delta.seconds * 1000 + (delta.microseconds + 999) // 1000
 
@@ -52,11 +52,26 @@ def iso_column(ms: np.ndarray) -> list[str]:
     day = (days - months).astype(np.int64) + 1
     in_day = ms - days.astype(np.int64) * DAY_MS
     chars = np.empty((len(ms), _ISO_WIDTH), dtype=np.uint8)
-    for column, value, width in ((0, year, 4), (5, month, 2), (8, day, 2), (11, in_day // 3_600_000, 2),
-                                 (14, in_day // 60_000 % 60, 2), (17, in_day // 1000 % 60, 2), (20, in_day % 1000, 3)):
+    for column, value, width in (
+        (0, year, 4),
+        (5, month, 2),
+        (8, day, 2),
+        (11, in_day // 3_600_000, 2),
+        (14, in_day // 60_000 % 60, 2),
+        (17, in_day // 1000 % 60, 2),
+        (20, in_day % 1000, 3),
+    ):
         for digit in range(width):
             chars[:, column + width - 1 - digit] = ord("0") + value // 10**digit % 10
-    for column, separator in ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "."), (23, "Z")):
+    for column, separator in (
+        (4, "-"),
+        (7, "-"),
+        (10, "T"),
+        (13, ":"),
+        (16, ":"),
+        (19, "."),
+        (23, "Z"),
+    ):
         chars[:, column] = ord(separator)
     return chars.view(f"S{_ISO_WIDTH}").ravel().astype(f"U{_ISO_WIDTH}").tolist()
 

@@ -34,7 +34,9 @@ class Fault:
             return f"http_{self.status}"
         if self.kind == "malformed":
             return "truncated" if self.detail < 0.5 else "not_json"
-        return {"storm": "storm_429", "drop": "dropped", "shift": "shifted"}.get(self.kind, self.kind)
+        return {"storm": "storm_429", "drop": "dropped", "shift": "shifted"}.get(
+            self.kind, self.kind
+        )
 
     @property
     def status(self) -> int:
@@ -67,9 +69,14 @@ class FaultInjector:
             return None
         digest = xxhash.xxh128_intdigest(f"{identity}#{attempt}".encode(), self._seed)
         draw, detail = (digest >> 64) / 2**64, (digest & 0xFFFFFFFFFFFFFFFF) / 2**64
-        for kind, rate in (("storm", rates.storm), ("error", rates.error), ("timeout", rates.timeout),
-                           ("drop", rates.drop), ("malformed", rates.malformed),
-                           ("shift", rates.shift if continues_a_list else 0.0)):
+        for kind, rate in (
+            ("storm", rates.storm),
+            ("error", rates.error),
+            ("timeout", rates.timeout),
+            ("drop", rates.drop),
+            ("malformed", rates.malformed),
+            ("shift", rates.shift if continues_a_list else 0.0),
+        ):
             if draw < rate:
                 return Fault(kind, detail)
             draw -= rate
@@ -83,7 +90,9 @@ class FaultInjector:
             return None
         return storm
 
-    def start_storm(self, token: str, group: str, fault: Fault, length_s: tuple[float, float], now: float) -> Storm:
+    def start_storm(
+        self, token: str, group: str, fault: Fault, length_s: tuple[float, float], now: float
+    ) -> Storm:
         low, high = length_s
         duration = low + (high - low) * fault.detail
         storm = Storm(now + duration, fault.date_form)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,8 +21,16 @@ from starlette.responses import Response
 from sync_pipeline.upstream.faults import Fault
 from sync_pipeline.upstream.profiles import ENDPOINTS, Endpoint
 from sync_pipeline.upstream.ratelimit import retry_after_seconds
-from sync_pipeline.upstream.responses import (NOT_JSON_BODY, ApiError, DroppedResponse, accepts_gzip, error_response,
-                                              json_response, retry_after_date, truncated)
+from sync_pipeline.upstream.responses import (
+    NOT_JSON_BODY,
+    ApiError,
+    DroppedResponse,
+    accepts_gzip,
+    error_response,
+    json_response,
+    retry_after_date,
+    truncated,
+)
 from sync_pipeline.upstream.state import UpstreamState
 
 
@@ -113,7 +121,9 @@ def _throttle(state: UpstreamState, endpoint: Endpoint, token: str, now: float) 
     return None
 
 
-def _draw_fault(state: UpstreamState, request: Request, endpoint: Endpoint, token: str) -> Fault | None:
+def _draw_fault(
+    state: UpstreamState, request: Request, endpoint: Endpoint, token: str
+) -> Fault | None:
     rates = state.settings[endpoint.source].rates
     if not any(vars(rates).values()):
         return None
@@ -128,7 +138,9 @@ def _page_after_first(request: Request) -> bool:
     return page.isdigit() and int(page) > 1
 
 
-def _start_storm(state: UpstreamState, endpoint: Endpoint, token: str, fault: Fault, now: float) -> Response:
+def _start_storm(
+    state: UpstreamState, endpoint: Endpoint, token: str, fault: Fault, now: float
+) -> Response:
     """From now on, for a while, every request of this token and limit group gets 429."""
     length_s = state.settings[endpoint.source].storm_s
     storm = state.faults.start_storm(token, endpoint.limit_group, fault, length_s, now)
@@ -138,15 +150,23 @@ def _start_storm(state: UpstreamState, endpoint: Endpoint, token: str, fault: Fa
 
 async def _act_early(state: UpstreamState, endpoint: Endpoint, fault: Fault) -> Response | None:
     if fault.kind == "error":
-        return error_response(fault.status, "upstream_unavailable", "the service is having trouble; retry later")
+        return error_response(
+            fault.status, "upstream_unavailable", "the service is having trouble; retry later"
+        )
     if fault.kind == "timeout":
-        await asyncio.sleep(state.settings[endpoint.source].timeout_s)  # then the answer is dropped: see `answer`
+        await asyncio.sleep(
+            state.settings[endpoint.source].timeout_s
+        )  # then the answer is dropped: see `answer`
     return None
 
 
 def _too_many(wait_s: float, date_form: bool) -> Response:
-    retry_after = retry_after_date(time.time() + wait_s) if date_form else retry_after_seconds(wait_s)
-    return error_response(429, "rate_limited", "too many requests for this token", {"Retry-After": retry_after})
+    retry_after = (
+        retry_after_date(time.time() + wait_s) if date_form else retry_after_seconds(wait_s)
+    )
+    return error_response(
+        429, "rate_limited", "too many requests for this token", {"Retry-After": retry_after}
+    )
 
 
 def answer(request: Request, admission: Admission, body: bytes) -> Response:

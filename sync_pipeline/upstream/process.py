@@ -8,12 +8,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import MutableMapping, Sequence
 from contextlib import ExitStack
-from typing import IO, Any, MutableMapping
+from typing import IO, Any, Self
 
 import httpx
 
-from sync_pipeline.settings import SOURCES, source_env_names
+from sync_pipeline import registry
+from sync_pipeline.settings import source_env_names
+from sync_pipeline.upstream.sizes import sizes_serving_only
 
 READY_TIMEOUT_S = 120.0
 
@@ -58,9 +61,20 @@ class UpstreamProcess:
         """The server's process id while it runs (benchmarks read its CPU time from /proc)."""
         return self._proc.pid if self._proc is not None else None
 
-    def start(self) -> "UpstreamProcess":
-        cmd = [sys.executable, "-m", "sync_pipeline.upstream", "--host", "127.0.0.1", "--port", str(self.port),
-               "--profile", self.profile, "--seed", str(self.seed)]
+    def start(self) -> UpstreamProcess:
+        cmd = [
+            sys.executable,
+            "-m",
+            "sync_pipeline.upstream",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--profile",
+            self.profile,
+            "--seed",
+            str(self.seed),
+        ]
         if self.sizes:
             cmd += ["--sizes", ",".join(f"{k}={v}" for k, v in self.sizes.items())]
         env = dict(os.environ)
@@ -68,7 +82,7 @@ class UpstreamProcess:
         if self.token:
             env["SYNC_UPSTREAM_TOKEN"] = self.token
         # A file, not a pipe: a pipe nobody reads would block the server once 64 KB were logged.
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=self._stderr)
         self._wait_ready()
         return self
@@ -86,7 +100,9 @@ class UpstreamProcess:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"reference upstream did not answer on {self.url} within {READY_TIMEOUT_S:.0f}s")
+        raise RuntimeError(
+            f"reference upstream did not answer on {self.url} within {READY_TIMEOUT_S:.0f}s"
+        )
 
     def admin(self, path: str, payload: dict[str, Any] | None = None) -> Any:
         """POST (with a payload) or GET an `/_admin/...` endpoint and return its JSON."""
@@ -118,22 +134,36 @@ class UpstreamProcess:
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace")[-limit:]
 
-    def __enter__(self) -> "UpstreamProcess":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-def start_for_unset_sources(stack: ExitStack, env: MutableMapping[str, str], profile: str = "none",
-                            sizes: dict[str, int] | None = None) -> UpstreamProcess | None:
-    """Start one reference upstream for every source whose `SYNC_<SOURCE>_API_URL` is unset in
+def start_for_unset_sources(
+    stack: ExitStack,
+    env: MutableMapping[str, str],
+    profile: str = "none",
+    sizes: dict[str, int] | None = None,
+    only: Sequence[str] | None = None,
+) -> UpstreamProcess | None:
+    """Start one reference upstream for every registered source's API (or only those named in
+    `only`, generating no more data than they need) whose `SYNC_<SOURCE>_API_URL` is unset in
     `env`, point those variables at it, and stop it when `stack` closes. None if all are set."""
-    unset = [s for s in SOURCES if not env.get(source_env_names(s)[0])]
+    wanted = (
+        registry.upstreams() if only is None else [u for u in registry.upstreams() if u in only]
+    )
+    unset = [s for s in wanted if not env.get(source_env_names(s)[0])]
     if not unset:
         return None
+    if only is not None:
+        sizes = {**sizes_serving_only(unset), **(sizes or {})}
     upstream = stack.enter_context(UpstreamProcess(profile=profile, sizes=sizes))
     for source in unset:
         env[source_env_names(source)[0]] = upstream.url
-    print(f"reference upstream ({profile}) at {upstream.url} for: {', '.join(unset)}", flush=True)
+    print(
+        f"reference upstream at {upstream.url} (fault profile {profile}) for: {', '.join(unset)}",
+        flush=True,
+    )
     return upstream

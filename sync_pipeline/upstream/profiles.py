@@ -50,18 +50,21 @@ class Endpoint:
     paged: bool
 
 
-ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in (
-    Endpoint("cars.list", "cars", "cars", True),
-    Endpoint("users.list", "users", "users.list", True),
-    Endpoint("users.detail", "users", "users.detail", False),
-    Endpoint("stores.list", "stores", "stores", True),
-    Endpoint("stores.users", "stores", "stores", True),
-    Endpoint("stores.videos", "stores", "stores", True),
-    Endpoint("pvp.leaderboard", "pvp", "pvp", False),
-    Endpoint("pvp.equipment", "pvp", "pvp", False),
-    Endpoint("contacts.workspaces", "contacts", "contacts", False),
-    Endpoint("contacts.list", "contacts", "contacts", True),
-)}
+ENDPOINTS: dict[str, Endpoint] = {
+    e.name: e
+    for e in (
+        Endpoint("cars.list", "cars", "cars", True),
+        Endpoint("users.list", "users", "users.list", True),
+        Endpoint("users.detail", "users", "users.detail", False),
+        Endpoint("stores.list", "stores", "stores", True),
+        Endpoint("stores.users", "stores", "stores", True),
+        Endpoint("stores.videos", "stores", "stores", True),
+        Endpoint("pvp.leaderboard", "pvp", "pvp", False),
+        Endpoint("pvp.equipment", "pvp", "pvp", False),
+        Endpoint("contacts.workspaces", "contacts", "contacts", False),
+        Endpoint("contacts.list", "contacts", "contacts", True),
+    )
+}
 LIMIT_GROUPS: dict[str, str] = {e.limit_group: e.source for e in ENDPOINTS.values()}
 
 
@@ -102,23 +105,53 @@ class SourceSettings:
     expired_stores: tuple[str, ...] | None = None  # explicit codes override the share
 
     def as_json(self) -> dict[str, Any]:
-        return {"profile": self.profile, "limits": {g: l.as_json() for g, l in self.limits.items()},
-                "latency_ms": {e: list(v) for e, v in self.latency_ms.items()},
-                "rates": vars(self.rates).copy(), "timeout_s": self.timeout_s, "storm_s": list(self.storm_s),
-                "data_oddities": self.data_oddities, "vanishing_users": self.vanishing_users,
-                "expired_store_share": self.expired_store_share,
-                "expired_stores": list(self.expired_stores) if self.expired_stores is not None else None}
+        return {
+            "profile": self.profile,
+            "limits": {g: l.as_json() for g, l in self.limits.items()},
+            "latency_ms": {e: list(v) for e, v in self.latency_ms.items()},
+            "rates": vars(self.rates).copy(),
+            "timeout_s": self.timeout_s,
+            "storm_s": list(self.storm_s),
+            "data_oddities": self.data_oddities,
+            "vanishing_users": self.vanishing_users,
+            "expired_store_share": self.expired_store_share,
+            "expired_stores": list(self.expired_stores)
+            if self.expired_stores is not None
+            else None,
+        }
 
 
-_SEED_LIMITS = {"cars": Limit(20, 20), "users.list": Limit(10, 10), "users.detail": Limit(0.25, 1),
-                "stores": Limit(10, 10), "pvp": Limit(100, 100), "contacts": Limit(10, 10)}
-_SEED_LATENCY = {"cars.list": (60, 250), "users.list": (80, 300), "users.detail": (1400, 2000),
-                 "stores.list": (300, 800), "stores.users": (1500, 2000), "stores.videos": (1750, 2400),
-                 "pvp.leaderboard": (500, 1500), "pvp.equipment": (80, 300),
-                 "contacts.workspaces": (120, 400), "contacts.list": (120, 400)}
-_HOSTILE_LIMITS = {"cars": Limit(20, 20), "users.list": Limit(10, 10), "users.detail": Limit(10, 10),
-                   "stores": Limit(20, 20), "pvp": Limit(50, 50), "contacts": Limit(10, 10)}
-HOSTILE_RATES = FaultRates(storm=0.03, error=0.06, timeout=0.02, drop=0.02, malformed=0.03, shift=0.04)
+_SEED_LIMITS = {
+    "cars": Limit(20, 20),
+    "users.list": Limit(10, 10),
+    "users.detail": Limit(0.25, 1),
+    "stores": Limit(10, 10),
+    "pvp": Limit(100, 100),
+    "contacts": Limit(10, 10),
+}
+_SEED_LATENCY = {
+    "cars.list": (60, 250),
+    "users.list": (80, 300),
+    "users.detail": (1400, 2000),
+    "stores.list": (300, 800),
+    "stores.users": (1500, 2000),
+    "stores.videos": (1750, 2400),
+    "pvp.leaderboard": (500, 1500),
+    "pvp.equipment": (80, 300),
+    "contacts.workspaces": (120, 400),
+    "contacts.list": (120, 400),
+}
+_HOSTILE_LIMITS = {
+    "cars": Limit(20, 20),
+    "users.list": Limit(10, 10),
+    "users.detail": Limit(10, 10),
+    "stores": Limit(20, 20),
+    "pvp": Limit(50, 50),
+    "contacts": Limit(10, 10),
+}
+HOSTILE_RATES = FaultRates(
+    storm=0.03, error=0.06, timeout=0.02, drop=0.02, malformed=0.03, shift=0.04
+)
 
 
 def profile_settings(profile: str, source: str) -> SourceSettings:
@@ -130,17 +163,30 @@ def profile_settings(profile: str, source: str) -> SourceSettings:
     groups = [g for g, s in LIMIT_GROUPS.items() if s == source]
     endpoints = [e.name for e in ENDPOINTS.values() if e.source == source]
     if profile == "none":
-        return SourceSettings("none", {g: Limit(None) for g in groups}, {e: (0.0, 0.0) for e in endpoints})
+        return SourceSettings(
+            "none", {g: Limit(None) for g in groups}, {e: (0.0, 0.0) for e in endpoints}
+        )
     if profile == "seed":
-        return SourceSettings("seed", {g: _SEED_LIMITS[g] for g in groups}, {e: _SEED_LATENCY[e] for e in endpoints},
-                              expired_store_share=1 / 300 if source == "stores" else 0.0)
-    return SourceSettings("hostile", {g: _HOSTILE_LIMITS[g] for g in groups}, {e: (5.0, 40.0) for e in endpoints},
-                          rates=HOSTILE_RATES, data_oddities=True,
-                          vanishing_users=0.01 if source == "users" else 0.0,
-                          expired_store_share=0.02 if source == "stores" else 0.0)
+        return SourceSettings(
+            "seed",
+            {g: _SEED_LIMITS[g] for g in groups},
+            {e: _SEED_LATENCY[e] for e in endpoints},
+            expired_store_share=1 / 300 if source == "stores" else 0.0,
+        )
+    return SourceSettings(
+        "hostile",
+        {g: _HOSTILE_LIMITS[g] for g in groups},
+        {e: (5.0, 40.0) for e in endpoints},
+        rates=HOSTILE_RATES,
+        data_oddities=True,
+        vanishing_users=0.01 if source == "users" else 0.0,
+        expired_store_share=0.02 if source == "stores" else 0.0,
+    )
 
 
-def with_overrides(settings: SourceSettings, overrides: dict[str, Any], endpoint: str | None = None) -> SourceSettings:
+def with_overrides(
+    settings: SourceSettings, overrides: dict[str, Any], endpoint: str | None = None
+) -> SourceSettings:
     """`settings` with the `/_admin/faults` keys that were given (None values are skipped).
 
     `rps`/`burst`/`latency_ms` apply to every limit group and endpoint of the source, or only
@@ -158,12 +204,27 @@ def with_overrides(settings: SourceSettings, overrides: dict[str, Any], endpoint
     if overrides.get("latency_ms") is not None:
         p50, p99 = overrides["latency_ms"]
         latency.update({e: (float(p50), float(p99)) for e in endpoints})
-    rate_names = {"storm_rate": "storm", "error_rate": "error", "timeout_rate": "timeout", "drop_rate": "drop",
-                  "malformed_rate": "malformed", "shift_rate": "shift"}
-    rates = replace(settings.rates, **{field_name: float(overrides[key]) for key, field_name in rate_names.items()
-                                       if overrides.get(key) is not None})
-    plain = {key: overrides[key] for key in ("timeout_s", "data_oddities", "vanishing_users", "expired_store_share")
-             if overrides.get(key) is not None}
+    rate_names = {
+        "storm_rate": "storm",
+        "error_rate": "error",
+        "timeout_rate": "timeout",
+        "drop_rate": "drop",
+        "malformed_rate": "malformed",
+        "shift_rate": "shift",
+    }
+    rates = replace(
+        settings.rates,
+        **{
+            field_name: float(overrides[key])
+            for key, field_name in rate_names.items()
+            if overrides.get(key) is not None
+        },
+    )
+    plain = {
+        key: overrides[key]
+        for key in ("timeout_s", "data_oddities", "vanishing_users", "expired_store_share")
+        if overrides.get(key) is not None
+    }
     if overrides.get("storm_s") is not None:
         plain["storm_s"] = tuple(overrides["storm_s"])
     if "expired_stores" in overrides:

@@ -34,7 +34,9 @@ class RateLimiter:
     def __init__(self) -> None:
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
 
-    def wait_needed(self, token_label: str, group: str, limit: Limit, now: float | None = None) -> float:
+    def wait_needed(
+        self, token_label: str, group: str, limit: Limit, now: float | None = None
+    ) -> float:
         """Take a token for (token, group) under `limit`: 0.0 if admitted, else seconds to wait."""
         if limit.rps is None:
             return 0.0

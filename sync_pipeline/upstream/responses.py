@@ -17,14 +17,18 @@ from starlette.types import Receive, Scope, Send
 JSON = "application/json"
 GZIP_MIN_BYTES = 1024
 GZIP_LEVEL = 5
-NOT_JSON_BODY = (b"<!DOCTYPE html><html><head><title>Service Temporarily Unavailable</title></head>"
-                 b"<body><h1>We'll be right back</h1><p>The API is under maintenance.</p></body></html>")
+NOT_JSON_BODY = (
+    b"<!DOCTYPE html><html><head><title>Service Temporarily Unavailable</title></head>"
+    b"<body><h1>We'll be right back</h1><p>The API is under maintenance.</p></body></html>"
+)
 
 
 class ApiError(Exception):
     """An answer in the contract's error form: `{"error": {"code", "message"}}`."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
@@ -32,14 +36,23 @@ class ApiError(Exception):
         return error_response(self.status, self.code, self.message, self.headers)
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
     body = orjson.dumps({"error": {"code": code, "message": message}})
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
-def json_response(body: bytes, accepts_gzip: bool, status: int = 200, media_type: str = JSON) -> Response:
+def json_response(
+    body: bytes, accepts_gzip: bool, status: int = 200, media_type: str = JSON
+) -> Response:
     if accepts_gzip and len(body) >= GZIP_MIN_BYTES:
-        return Response(gzip(body), status_code=status, media_type=media_type, headers={"Content-Encoding": "gzip"})
+        return Response(
+            gzip(body),
+            status_code=status,
+            media_type=media_type,
+            headers={"Content-Encoding": "gzip"},
+        )
     return Response(body, status_code=status, media_type=media_type)
 
 
@@ -66,13 +79,19 @@ class DroppedResponse(Response):
     """
 
     def __init__(self, response: Response, where: float) -> None:
-        super().__init__(response.body, status_code=response.status_code, media_type=response.media_type)
+        super().__init__(
+            response.body, status_code=response.status_code, media_type=response.media_type
+        )
         self.raw_headers = response.raw_headers
         self._sent_bytes = max(1, int(len(response.body) * 0.9 * where))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": self.body[: self._sent_bytes], "more_body": True})
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        await send(
+            {"type": "http.response.body", "body": self.body[: self._sent_bytes], "more_body": True}
+        )
 
 
 def accepts_gzip(headers: Any) -> bool:

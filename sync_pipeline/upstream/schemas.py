@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
 Share = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -210,8 +209,10 @@ class ResetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seed: int = 1
-    sizes: dict[str, int] = Field(default_factory=dict,
-                                  description="cars, users, stores, leaderboard_entries, contacts, workspaces")
+    sizes: dict[str, int] = Field(
+        default_factory=dict,
+        description="cars, users, stores, leaderboard_entries, contacts, workspaces",
+    )
 
 
 class MutateRequest(BaseModel):
@@ -224,20 +225,37 @@ class MutateRequest(BaseModel):
     insert: float = Field(0.0, description="number of new records (a value below 1 is a share)")
 
 
+class ChurnRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["cars", "users", "stores", "store_users", "store_videos", "contacts"]
+    seconds: float = Field(20.0, description="how long to keep changing records")
+    per_second: dict[str, float] = Field(
+        default_factory=dict, description="records per second per kind: delete, insert, update"
+    )
+
+
 class FaultsRequest(BaseModel):
     """Omitted keys keep their value; `profile` first resets the source(s) to that profile."""
 
     model_config = ConfigDict(extra="forbid")
 
     source: Literal["cars", "users", "stores", "pvp", "contacts", "*"] = "*"
-    endpoint: str | None = Field(None, description="narrow rps/burst/latency_ms to one endpoint, e.g. users.detail")
+    endpoint: str | None = Field(
+        None, description="narrow rps/burst/latency_ms to one endpoint, e.g. users.detail"
+    )
     profile: Literal["none", "seed", "hostile"] | None = None
-    rps: float | None = Field(None, gt=0, description="requests per second per token; null: unlimited")
+    rps: float | None = Field(
+        None, gt=0, description="requests per second per token; null: unlimited"
+    )
     burst: float | None = Field(None, ge=1, description="bucket size; default max(1, rps)")
     latency_ms: tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]] | None = Field(
-        None, description="[p50, p99]")
+        None, description="[p50, p99]"
+    )
     error_rate: Share | None = Field(None, description="500/502/503/504")
-    timeout_rate: Share | None = Field(None, description="hang for timeout_s, then drop the connection")
+    timeout_rate: Share | None = Field(
+        None, description="hang for timeout_s, then drop the connection"
+    )
     malformed_rate: Share | None = Field(None, description="truncated or non-JSON body")
     drop_rate: Share | None = Field(None, description="connection dropped mid-body")
     storm_rate: Share | None = Field(None, description="a 429 storm starts")

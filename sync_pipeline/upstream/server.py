@@ -22,7 +22,18 @@ class _DroppedOnPurpose(logging.Filter):
 def serve(state: UpstreamState, host: str, port: int) -> None:
     """Serve until interrupted (SIGINT/SIGTERM)."""
     logging.getLogger("uvicorn.error").addFilter(_DroppedOnPurpose())
-    config = uvicorn.Config(create_app(state), host=host, port=port, loop="uvloop", http="httptools",
-                            log_level="warning", access_log=False, lifespan="off", server_header=False,
-                            date_header=False, timeout_keep_alive=30, timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        create_app(state),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=2,
+    )
     uvicorn.Server(config).run()

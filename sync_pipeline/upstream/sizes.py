@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 from sync_pipeline.errors import ConfigError
+
+# The size keys behind each upstream API, and the least each key may be.
+UPSTREAM_SIZE_KEYS: dict[str, tuple[str, ...]] = {
+    "cars": ("cars",),
+    "users": ("users",),
+    "stores": ("stores",),
+    "pvp": ("leaderboard_entries",),
+    "contacts": ("contacts", "workspaces"),
+}
+LEAST_SIZES: dict[str, int] = {
+    "cars": 0,
+    "users": 0,
+    "stores": 0,
+    "leaderboard_entries": 1,
+    "contacts": 0,
+    "workspaces": 1,
+}
+
+
+def sizes_serving_only(upstreams: Iterable[str]) -> dict[str, int]:
+    """Size overrides that leave the default data of `upstreams` and generate the least for
+    every other API (each API's data comes from its own seeded stream, so the kept ones are
+    byte-identical to a full server's)."""
+    kept = {key for upstream in upstreams for key in UPSTREAM_SIZE_KEYS.get(upstream, ())}
+    return {key: least for key, least in LEAST_SIZES.items() if key not in kept}
 
 
 @dataclass(frozen=True)
@@ -18,12 +44,14 @@ class DataSizes:
     workspaces: int = 5
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "DataSizes":
+    def from_mapping(cls, values: Mapping[str, Any]) -> DataSizes:
         """Defaults overridden by `values`; raises ConfigError on an unknown key or a bad count."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown size key(s) {', '.join(unknown)}; expected {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown size key(s) {', '.join(unknown)}; expected {', '.join(sorted(known))}"
+            )
         parsed: dict[str, int] = {}
         for key, raw in values.items():
             try:
@@ -37,7 +65,7 @@ class DataSizes:
         return sizes
 
     @classmethod
-    def parse(cls, text: str) -> "DataSizes":
+    def parse(cls, text: str) -> DataSizes:
         """`"cars=5000,users=2000"` (empty means the defaults)."""
         pairs: dict[str, str] = {}
         for item in filter(None, (part.strip() for part in (text or "").split(","))):

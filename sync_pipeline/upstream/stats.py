@@ -38,8 +38,7 @@ class PeakRate:
         recent.append(now)
         while recent[0] <= now - WINDOW_S:
             recent.popleft()
-        if len(recent) > self.peak:
-            self.peak = len(recent)
+        self.peak = max(self.peak, len(recent))
 
 
 @dataclass
@@ -53,9 +52,15 @@ class Tally:
     admissions: PeakRate = field(default_factory=PeakRate)
 
     def as_json(self) -> dict[str, Any]:
-        return {"requests": self.requests, "served": self.served, "throttled": self.throttled,
-                "unauthorized": self.unauthorized, "faults": dict(sorted(self.faults.items())),
-                "max_requests_in_1s": self.arrivals.peak, "max_served_in_1s": self.admissions.peak}
+        return {
+            "requests": self.requests,
+            "served": self.served,
+            "throttled": self.throttled,
+            "unauthorized": self.unauthorized,
+            "faults": dict(sorted(self.faults.items())),
+            "max_requests_in_1s": self.arrivals.peak,
+            "max_served_in_1s": self.admissions.peak,
+        }
 
 
 class Stats:
@@ -104,21 +109,40 @@ class Stats:
         groups: dict[str, Any] = {}
         for (scope, token), tally in sorted(self._tallies.items()):
             if scope.startswith("group:"):
-                groups.setdefault(scope[len("group:"):], {"tokens": {}})["tokens"][token] = tally.as_json()
+                groups.setdefault(scope[len("group:") :], {"tokens": {}})["tokens"][token] = (
+                    tally.as_json()
+                )
             else:
-                entry = endpoints.setdefault(scope, {"source": ENDPOINTS[scope].source,
-                                                     "limit_group": ENDPOINTS[scope].limit_group, "tokens": {}})
+                entry = endpoints.setdefault(
+                    scope,
+                    {
+                        "source": ENDPOINTS[scope].source,
+                        "limit_group": ENDPOINTS[scope].limit_group,
+                        "tokens": {},
+                    },
+                )
                 entry["tokens"][token] = tally.as_json()
         for entry in (*endpoints.values(), *groups.values()):
             entry.update(_totals(entry["tokens"].values()))
-        return {"window": "sliding 1 s: any interval (t - 1 s, t]", "since": iso_from_ms(int(self.started_at * 1000)),
-                "endpoints": endpoints, "limit_groups": groups}
+        return {
+            "window": "sliding 1 s: any interval (t - 1 s, t]",
+            "since": iso_from_ms(int(self.started_at * 1000)),
+            "endpoints": endpoints,
+            "limit_groups": groups,
+        }
 
 
 def _totals(per_token: Any) -> dict[str, Any]:
     """Sums over tokens; the peaks are the highest of any one token (limits are per token)."""
-    totals: dict[str, Any] = {"requests": 0, "served": 0, "throttled": 0, "unauthorized": 0, "faults": Counter(),
-                              "max_requests_in_1s": 0, "max_served_in_1s": 0}
+    totals: dict[str, Any] = {
+        "requests": 0,
+        "served": 0,
+        "throttled": 0,
+        "unauthorized": 0,
+        "faults": Counter(),
+        "max_requests_in_1s": 0,
+        "max_served_in_1s": 0,
+    }
     for tally in per_token:
         for key in ("requests", "served", "throttled", "unauthorized"):
             totals[key] += tally[key]

@@ -7,12 +7,21 @@ import sys
 import pytest
 
 from sync_pipeline.settings import SOURCES, source_env_names
+from sync_pipeline_tests.secret_scan import TEST_TOKENS
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "sync_pipeline.cli", *args], env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "sync_pipeline.cli", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_unreachable_database_is_one_clear_line_exit_2():
@@ -27,7 +36,9 @@ def test_unreachable_database_is_one_clear_line_exit_2():
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("url", ["mysql://u:pw-xyz@localhost/db", "not a url at all", "postgresql://u:pw-xyz@localhost"])
+@pytest.mark.parametrize(
+    "url", ["mysql://u:pw-xyz@localhost/db", "not a url at all", "postgresql://u:pw-xyz@localhost"]
+)
 def test_bad_database_url_exit_2_without_password(url):
     result = run_cli("doctor", env={"SYNC_DATABASE_URL": url})
     assert result.returncode in (1, 2)
@@ -45,7 +56,12 @@ def test_bad_usage_exit_2():
 
 
 def test_bad_pool_size_is_a_config_error_before_anything_runs(db_url):
-    result = run_cli("sync", "cars", "--full-refresh", env={"SYNC_DATABASE_URL": db_url.raw, "DB_POOL_SIZE": "lots"})
+    result = run_cli(
+        "sync",
+        "cars",
+        "--full-refresh",
+        env={"SYNC_DATABASE_URL": db_url.raw, "DB_POOL_SIZE": "lots"},
+    )
     assert result.returncode == 2
     assert "DB_POOL_SIZE must be a whole number, got 'lots'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -60,13 +76,13 @@ def test_migrate_then_doctor_on_a_configured_database(empty_db_url):
     assert "(0 migration(s) applied now)" in again.stdout
 
     env.update({source_env_names(s)[0]: "http://127.0.0.1:9" for s in SOURCES})
-    env["SYNC_CARS_API_TOKEN"] = "tok-should-not-print"
+    env["SYNC_CARS_API_TOKEN"] = TEST_TOKENS["cli"]
     doctor = run_cli("doctor", env=env)
-    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
     assert "PostgreSQL" in doctor.stdout and "applied" in doctor.stdout
     assert "NOT reachable" in doctor.stdout
     assert "token set" in doctor.stdout
-    assert "tok-should-not-print" not in doctor.stdout
+    assert TEST_TOKENS["cli"] not in doctor.stdout
 
 
 def test_doctor_masks_the_password(empty_db_url):

@@ -26,7 +26,9 @@ def write_migrations(directory: Path, files: dict[str, str]) -> Path:
 
 def ledger(url) -> list[tuple[int, str]]:
     with psycopg.connect(url.conninfo()) as conn:
-        return conn.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+        return conn.execute(
+            "SELECT version, name FROM schema_migrations ORDER BY version"
+        ).fetchall()
 
 
 def table_exists(url, name: str) -> bool:
@@ -35,10 +37,13 @@ def table_exists(url, name: str) -> bool:
 
 
 def test_applies_in_order_once_and_records_checksums(empty_db_url, tmp_path):
-    folder = write_migrations(tmp_path / "sql", {
-        "001_first.sql": "CREATE TABLE first (id int PRIMARY KEY);",
-        "002_second.sql": "CREATE TABLE second (id int REFERENCES first (id) DEFERRABLE);\nINSERT INTO first VALUES (1);",
-    })
+    folder = write_migrations(
+        tmp_path / "sql",
+        {
+            "001_first.sql": "CREATE TABLE first (id int PRIMARY KEY);",
+            "002_second.sql": "CREATE TABLE second (id int REFERENCES first (id) DEFERRABLE);\nINSERT INTO first VALUES (1);",
+        },
+    )
     applied = migrate(empty_db_url, folder)
     assert [m.filename for m in applied] == ["001_first.sql", "002_second.sql"]
     assert ledger(empty_db_url) == [(1, "first"), (2, "second")]
@@ -59,17 +64,22 @@ def test_edited_applied_migration_stops_with_clear_error(empty_db_url, tmp_path)
     migrate(empty_db_url, folder)
     (folder / "001_first.sql").write_text("CREATE TABLE first (id bigint);")
     (folder / "002_next.sql").write_text("CREATE TABLE next (id int);")
-    with pytest.raises(MigrationChecksumMismatch, match="001_first.sql was edited after it was applied"):
+    with pytest.raises(
+        MigrationChecksumMismatch, match="001_first.sql was edited after it was applied"
+    ):
         migrate(empty_db_url, folder)
     assert not table_exists(empty_db_url, "next"), "nothing after a checksum mismatch may run"
     assert [s.status for s in status(empty_db_url, folder)] == ["CHANGED", "pending"]
 
 
 def test_failing_migration_rolls_back_entirely(empty_db_url, tmp_path):
-    folder = write_migrations(tmp_path / "sql", {
-        "001_ok.sql": "CREATE TABLE ok (id int);",
-        "002_broken.sql": "CREATE TABLE half (id int);\nINSERT INTO half VALUES (1);\nSELECT no_such_function();",
-    })
+    folder = write_migrations(
+        tmp_path / "sql",
+        {
+            "001_ok.sql": "CREATE TABLE ok (id int);",
+            "002_broken.sql": "CREATE TABLE half (id int);\nINSERT INTO half VALUES (1);\nSELECT no_such_function();",
+        },
+    )
     with pytest.raises(MigrationError, match="002_broken.sql failed and was rolled back"):
         migrate(empty_db_url, folder)
     assert table_exists(empty_db_url, "ok")
@@ -80,17 +90,20 @@ def test_failing_migration_rolls_back_entirely(empty_db_url, tmp_path):
 def test_concurrent_migrations_apply_each_file_once(empty_db_url, tmp_path):
     # The slow migration keeps the first runner inside the lock while the others arrive;
     # without the advisory lock, the second CREATE TABLE or the ledger insert would fail.
-    folder = write_migrations(tmp_path / "sql", {
-        "001_slow.sql": "SELECT pg_sleep(1.0);\nCREATE TABLE slow (id int);",
-        "002_after.sql": "CREATE TABLE after_slow (id int);",
-    })
+    folder = write_migrations(
+        tmp_path / "sql",
+        {
+            "001_slow.sql": "SELECT pg_sleep(1.0);\nCREATE TABLE slow (id int);",
+            "002_after.sql": "CREATE TABLE after_slow (id int);",
+        },
+    )
     results: list[list] = []
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
             results.append(migrate(empty_db_url, folder))
-        except BaseException as exc:  # surfaced by the assertion below
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(4)]

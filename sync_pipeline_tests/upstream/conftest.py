@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -37,8 +38,14 @@ def restore(server: UpstreamProcess, seed: int = 7) -> None:
     server.admin("stats/reset", {})
 
 
-def walk_numbered(client: httpx.Client, path: str, items_key: str, size_key: str, size: int,
-                  params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def walk_numbered(
+    client: httpx.Client,
+    path: str,
+    items_key: str,
+    size_key: str,
+    size: int,
+    params: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Every record of a page-numbered list, pages fetched in order until an empty one."""
     records: list[dict[str, Any]] = []
     page = 1
@@ -52,8 +59,9 @@ def walk_numbered(client: httpx.Client, path: str, items_key: str, size_key: str
         page += 1
 
 
-def walk_cursor(client: httpx.Client, path: str, limit: int,
-                params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def walk_cursor(
+    client: httpx.Client, path: str, limit: int, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Every record of a cursor-paged list."""
     records: list[dict[str, Any]] = []
     cursor = None
@@ -73,10 +81,16 @@ def assert_fields(record: dict[str, Any], expected: dict[str, Any]) -> None:
     assert set(record) == set(expected), f"fields differ: {sorted(set(record) ^ set(expected))}"
     for name, kind in expected.items():
         if kind == "timestamp":
-            assert isinstance(record[name], str) and ISO_UTC_MS.match(record[name]), (name, record[name])
+            assert isinstance(record[name], str) and ISO_UTC_MS.match(record[name]), (
+                name,
+                record[name],
+            )
         else:
             value = record[name]
-            assert isinstance(value, kind) and not (kind is int and isinstance(value, bool)), (name, value)
+            assert isinstance(value, kind) and not (kind is int and isinstance(value, bool)), (
+                name,
+                value,
+            )
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -10,11 +10,22 @@ import pytest
 from sync_pipeline.upstream.auth import token_label
 from sync_pipeline.upstream.process import UpstreamProcess
 from sync_pipeline_tests.conftest import TEST_UPSTREAM_SIZES
+from sync_pipeline_tests.secret_scan import TEST_TOKENS
 from sync_pipeline_tests.upstream.conftest import assert_error
 
-TOKEN = "s3cret-upstream-token"
-PATHS = ("/cars", "/users", "/users/1001", "/stores", "/pvp/eu/leaderboards/2v2", "/workspaces",
-         "/contacts?workspace_id=x", "/_admin/stats", "/_admin/faults", "/_admin/info")
+TOKEN = TEST_TOKENS["upstream"]
+PATHS = (
+    "/cars",
+    "/users",
+    "/users/1001",
+    "/stores",
+    "/pvp/eu/leaderboards/2v2",
+    "/workspaces",
+    "/contacts?workspace_id=x",
+    "/_admin/stats",
+    "/_admin/faults",
+    "/_admin/info",
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +37,19 @@ def secured() -> Iterator[UpstreamProcess]:
 def test_missing_or_wrong_token_gets_401_everywhere(secured: UpstreamProcess) -> None:
     with httpx.Client(base_url=secured.url) as client:
         for path in PATHS:
-            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong"},
+                {"Authorization": f"Basic {TOKEN}"},
+            ):
                 response = client.get(path, headers=headers)
                 assert_error(response, 401, "unauthorized")
                 assert TOKEN not in response.text
-        assert_error(client.post("/_admin/mutate", json={"source": "cars", "update": 0.5}), 401, "unauthorized")
+        assert_error(
+            client.post("/_admin/mutate", json={"source": "cars", "update": 0.5}),
+            401,
+            "unauthorized",
+        )
 
 
 def test_the_right_token_is_served_and_never_echoed(secured: UpstreamProcess) -> None:

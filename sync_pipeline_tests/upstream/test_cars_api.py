@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from decimal import Decimal
 
@@ -11,9 +12,24 @@ from sync_pipeline.upstream.clock import iso_from_ms, ms_from_iso
 from sync_pipeline_tests.conftest import TEST_UPSTREAM_SIZES
 from sync_pipeline_tests.upstream.conftest import assert_error, assert_fields, walk_numbered
 
-CAR_FIELDS = {"id": int, "vin": str, "make": str, "model": str, "year": int, "trim": (str, type(None)), "price": str,
-              "mileage": int, "color": str, "fuel": str, "dealer": dict, "features": list, "listed_at": "timestamp",
-              "updated_at": "timestamp", "scraped_at": "timestamp", "views": int}
+CAR_FIELDS = {
+    "id": int,
+    "vin": str,
+    "make": str,
+    "model": str,
+    "year": int,
+    "trim": (str, type(None)),
+    "price": str,
+    "mileage": int,
+    "color": str,
+    "fuel": str,
+    "dealer": dict,
+    "features": list,
+    "listed_at": "timestamp",
+    "updated_at": "timestamp",
+    "scraped_at": "timestamp",
+    "views": int,
+}
 DEALER_FIELDS = {"id": int, "name": str, "city": str, "state": str}
 
 
@@ -51,10 +67,14 @@ def test_time_window_is_half_open(api: httpx.Client) -> None:
 
 
 def test_adjacent_windows_partition_the_catalogue(api: httpx.Client) -> None:
-    bounds = ["2026-10-01T00:00:00.000Z", "2026-11-05T12:00:00.000Z", "2026-11-15T00:00:00.000Z",
-              "2026-12-01T00:00:00.000Z"]
+    bounds = [
+        "2026-10-01T00:00:00.000Z",
+        "2026-11-05T12:00:00.000Z",
+        "2026-11-15T00:00:00.000Z",
+        "2026-12-01T00:00:00.000Z",
+    ]
     ids: list[int] = []
-    for since, until in zip(bounds, bounds[1:]):
+    for since, until in itertools.pairwise(bounds):
         window = {"updated_since": since, "updated_until": until}
         cars = walk_numbered(api, "/cars", "items", "page_size", 1000, window)
         assert api.get("/cars", params={**window, "page_size": 1}).json()["total"] == len(cars)

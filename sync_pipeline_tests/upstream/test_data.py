@@ -8,7 +8,14 @@ import orjson
 import pytest
 
 from sync_pipeline.errors import ConfigError
-from sync_pipeline.upstream.clock import DATA_END_MS, DATA_START_MS, MutationClock, iso_column, iso_from_ms, ms_from_iso
+from sync_pipeline.upstream.clock import (
+    DATA_END_MS,
+    DATA_START_MS,
+    MutationClock,
+    iso_column,
+    iso_from_ms,
+    ms_from_iso,
+)
 from sync_pipeline.upstream.data import generate_cars
 from sync_pipeline.upstream.data.dataset import build_dataset
 from sync_pipeline.upstream.sizes import DataSizes
@@ -16,8 +23,14 @@ from sync_pipeline_tests.conftest import TEST_UPSTREAM_SIZES
 
 SMALL = DataSizes.from_mapping(TEST_UPSTREAM_SIZES)
 VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
-VIN_VALUES = {**{str(d): d for d in range(10)}, **dict(zip("ABCDEFGH", range(1, 9))), **dict(zip("JKLMN", range(1, 6))),
-              "P": 7, "R": 9, **dict(zip("STUVWXYZ", range(2, 10)))}
+VIN_VALUES = {
+    **{str(d): d for d in range(10)},
+    **dict(zip("ABCDEFGH", range(1, 9))),
+    **dict(zip("JKLMN", range(1, 6))),
+    "P": 7,
+    "R": 9,
+    **dict(zip("STUVWXYZ", range(2, 10))),
+}
 
 
 def test_generate_cars_is_byte_identical_for_a_seed_and_differs_across_seeds() -> None:
@@ -39,7 +52,10 @@ def test_cars_are_contract_shaped_and_look_real() -> None:
         check = sum(VIN_VALUES[c] * w for c, w in zip(car["vin"], VIN_WEIGHTS)) % 11
         assert car["vin"][8] == ("X" if check == 10 else str(check))
     assert len({car["vin"] for car in cars}) == len(cars)
-    assert len({car["make"] for car in cars}) > 10 and len({car["dealer"]["name"] for car in cars}) > 15
+    assert (
+        len({car["make"] for car in cars}) > 10
+        and len({car["dealer"]["name"] for car in cars}) > 15
+    )
     assert any(not name.isascii() for car in cars for name in (car["make"], car["dealer"]["name"]))
     assert not any(re.fullmatch(r"\w+_\d+", car["model"]) for car in cars)
 
@@ -49,7 +65,9 @@ def test_the_whole_dataset_is_deterministic() -> None:
     for table in ("cars", "users", "stores", "store_users", "videos", "contacts"):
         assert getattr(first, table).blobs == getattr(second, table).blobs, table
     assert first.users.details == second.users.details
-    assert first.pvp.board_body(9, "kr", "2v2", False) == second.pvp.board_body(9, "kr", "2v2", False)
+    assert first.pvp.board_body(9, "kr", "2v2", False) == second.pvp.board_body(
+        9, "kr", "2v2", False
+    )
     assert first.pvp.board_body(9, "kr", "2v2", True) == second.pvp.board_body(9, "kr", "2v2", True)
     assert first.workspaces == second.workspaces
 
@@ -64,8 +82,11 @@ def test_users_and_contacts_carry_real_looking_unicode_names_and_emails() -> Non
 
 def test_timestamps_are_iso_utc_with_milliseconds() -> None:
     stamps = [DATA_START_MS, DATA_END_MS - 1, 1_700_000_000_123]
-    assert iso_column(stamps) == [iso_from_ms(ms) for ms in stamps] == [
-        "2026-10-24T00:00:00.000Z", "2026-11-22T23:59:59.999Z", "2023-11-14T22:13:20.123Z"]
+    assert (
+        iso_column(stamps)
+        == [iso_from_ms(ms) for ms in stamps]
+        == ["2026-10-24T00:00:00.000Z", "2026-11-22T23:59:59.999Z", "2023-11-14T22:13:20.123Z"]
+    )
     assert ms_from_iso("2026-11-23T08:15:00.123Z") == ms_from_iso("2026-11-23T09:15:00.123+01:00")
     assert ms_from_iso("2026-11-23T08:15:00.1231Z") == ms_from_iso("2026-11-23T08:15:00.124Z")
 

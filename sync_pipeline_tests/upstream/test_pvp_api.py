@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from urllib.parse import quote
 
 import httpx
@@ -17,12 +18,20 @@ def test_every_board_has_all_entries_ranked_by_rating(api: httpx.Client) -> None
     for region in REGIONS:
         for bracket in BRACKETS:
             board = api.get(f"/pvp/{region}/leaderboards/{bracket}").json()
-            assert_fields(board, {"season": int, "region": str, "bracket": str, "snapshot_at": "timestamp",
-                                  "entries": list})
+            assert_fields(
+                board,
+                {
+                    "season": int,
+                    "region": str,
+                    "bracket": str,
+                    "snapshot_at": "timestamp",
+                    "entries": list,
+                },
+            )
             entries = board["entries"]
             assert len(entries) == TEST_UPSTREAM_SIZES["leaderboard_entries"]
             assert [e["rank"] for e in entries] == list(range(1, len(entries) + 1))
-            assert all(a["rating"] >= b["rating"] for a, b in zip(entries, entries[1:]))
+            assert all(a["rating"] >= b["rating"] for a, b in itertools.pairwise(entries))
             assert len({e["character"]["id"] for e in entries}) == len(entries)
 
 
@@ -35,7 +44,9 @@ def test_entry_fields(api: httpx.Client) -> None:
 
 
 def _equipment(api: httpx.Client, region: str, character: dict) -> httpx.Response:
-    return api.get(f"/characters/{region}/{character['realm']}/{quote(character['name'].lower())}/equipment")
+    return api.get(
+        f"/characters/{region}/{character['realm']}/{quote(character['name'].lower())}/equipment"
+    )
 
 
 def test_equipment_of_public_characters_and_404s_of_the_others(api: httpx.Client) -> None:
@@ -49,7 +60,9 @@ def test_equipment_of_public_characters_and_404s_of_the_others(api: httpx.Client
                 assert equipment["character_id"] == entry["character"]["id"]
                 for slot in equipment["equipped_items"]:
                     assert_fields(slot, {"slot": str, "item": dict, "enchantments": list})
-                    assert_fields(slot["item"], {"id": int, "name": str, "quality": str, "item_level": int})
+                    assert_fields(
+                        slot["item"], {"id": int, "name": str, "quality": str, "item_level": int}
+                    )
                 codes["ok"] = codes.get("ok", 0) + 1
             else:
                 assert response.status_code == 404

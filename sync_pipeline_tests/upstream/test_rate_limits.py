@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import httpx
 import pytest
@@ -26,7 +26,9 @@ def _burst(url: str, count: int, headers: dict[str, str] | None = None) -> list[
         return list(pool.map(lambda _: client.get("/cars", params={"page_size": 1}), range(count)))
 
 
-def test_requests_over_the_limit_get_429_with_retry_after_and_are_not_served(server: UpstreamProcess) -> None:
+def test_requests_over_the_limit_get_429_with_retry_after_and_are_not_served(
+    server: UpstreamProcess,
+) -> None:
     server.admin("faults", {"source": "cars", "rps": 1, "burst": 3})
     started = time.monotonic()
     responses = _burst(server.url, 12)
@@ -36,7 +38,9 @@ def test_requests_over_the_limit_get_429_with_retry_after_and_are_not_served(ser
     assert 3 <= len(ok) <= 3 + int(elapsed * 1) + 1
     for response in refused:
         assert_error(response, 429, "rate_limited")
-        assert response.headers["retry-after"].isdigit() and int(response.headers["retry-after"]) >= 1
+        assert (
+            response.headers["retry-after"].isdigit() and int(response.headers["retry-after"]) >= 1
+        )
     tally = server.admin("stats")["endpoints"]["cars.list"]["tokens"][ANONYMOUS]
     assert (tally["served"], tally["throttled"], tally["requests"]) == (len(ok), len(refused), 12)
 
@@ -54,7 +58,9 @@ def test_waiting_as_long_as_retry_after_says_is_enough(server: UpstreamProcess) 
 def test_limits_are_per_token(server: UpstreamProcess) -> None:
     server.admin("faults", {"source": "cars", "rps": 0.1, "burst": 2})
     for token in ("alpha", "beta"):
-        statuses = [r.status_code for r in _burst(server.url, 4, {"Authorization": f"Bearer {token}"})]
+        statuses = [
+            r.status_code for r in _burst(server.url, 4, {"Authorization": f"Bearer {token}"})
+        ]
         assert sorted(statuses) == [200, 200, 429, 429]
     tokens = server.admin("stats")["limit_groups"]["cars"]["tokens"]
     assert {token_label("alpha"), token_label("beta")} <= set(tokens)
@@ -76,7 +82,9 @@ def test_peak_rate_counts_every_request_in_any_one_second_window(server: Upstrea
             client.get("/stores", params={"limit": 1})
             time.sleep(1.05)
     stats = server.admin("stats")
-    assert stats["endpoints"]["contacts.workspaces"]["tokens"][ANONYMOUS]["max_requests_in_1s"] == 12
+    assert (
+        stats["endpoints"]["contacts.workspaces"]["tokens"][ANONYMOUS]["max_requests_in_1s"] == 12
+    )
     assert stats["endpoints"]["stores.list"]["max_requests_in_1s"] == 1
     assert stats["limit_groups"]["contacts"]["max_requests_in_1s"] == 12
     assert stats["window"].startswith("sliding")

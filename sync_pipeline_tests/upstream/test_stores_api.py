@@ -7,11 +7,36 @@ import httpx
 from sync_pipeline_tests.conftest import TEST_UPSTREAM_SIZES
 from sync_pipeline_tests.upstream.conftest import assert_error, assert_fields, walk_cursor
 
-STORE_FIELDS = {"code": str, "name": str, "region": str, "currency": str, "status": str, "updated_at": "timestamp"}
-STORE_USER_FIELDS = {"id": int, "store_code": str, "handle": str, "display_name": str, "role": str, "followers": int,
-                     "joined_at": "timestamp", "updated_at": "timestamp"}
-VIDEO_FIELDS = {"id": int, "store_code": str, "title": str, "duration_s": int, "views": int, "likes": int,
-                "comments": int, "shares": int, "published_at": "timestamp", "updated_at": "timestamp"}
+STORE_FIELDS = {
+    "code": str,
+    "name": str,
+    "region": str,
+    "currency": str,
+    "status": str,
+    "updated_at": "timestamp",
+}
+STORE_USER_FIELDS = {
+    "id": int,
+    "store_code": str,
+    "handle": str,
+    "display_name": str,
+    "role": str,
+    "followers": int,
+    "joined_at": "timestamp",
+    "updated_at": "timestamp",
+}
+VIDEO_FIELDS = {
+    "id": int,
+    "store_code": str,
+    "title": str,
+    "duration_s": int,
+    "views": int,
+    "likes": int,
+    "comments": int,
+    "shares": int,
+    "published_at": "timestamp",
+    "updated_at": "timestamp",
+}
 
 
 def test_store_walk_by_cursor_yields_every_store_once_by_code(api: httpx.Client) -> None:

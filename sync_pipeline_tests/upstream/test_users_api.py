@@ -8,17 +8,38 @@ from sync_pipeline.upstream.clock import iso_from_ms, ms_from_iso
 from sync_pipeline_tests.conftest import TEST_UPSTREAM_SIZES
 from sync_pipeline_tests.upstream.conftest import assert_error, assert_fields, walk_numbered
 
-SUMMARY_FIELDS = {"id": int, "email": str, "name": str, "status": str, "plan": str, "team_id": (int, type(None)),
-                  "updated_at": "timestamp", "last_seen_at": "timestamp"}
-DETAIL_FIELDS = {**SUMMARY_FIELDS, "profile": dict, "settings": dict, "roles": list, "addresses": list,
-                 "fetched_at": "timestamp"}
+SUMMARY_FIELDS = {
+    "id": int,
+    "email": str,
+    "name": str,
+    "status": str,
+    "plan": str,
+    "team_id": (int, type(None)),
+    "updated_at": "timestamp",
+    "last_seen_at": "timestamp",
+}
+DETAIL_FIELDS = {
+    **SUMMARY_FIELDS,
+    "profile": dict,
+    "settings": dict,
+    "roles": list,
+    "addresses": list,
+    "fetched_at": "timestamp",
+}
 
 
 def test_list_envelope_and_summary_fields(api: httpx.Client) -> None:
     body = api.get("/users", params={"page": 1, "per_page": 7}).json()
-    assert_fields(body, {"data": list, "page": int, "per_page": int, "total": int, "total_pages": int})
+    assert_fields(
+        body, {"data": list, "page": int, "per_page": int, "total": int, "total_pages": int}
+    )
     total = TEST_UPSTREAM_SIZES["users"]
-    assert (body["page"], body["per_page"], body["total"], body["total_pages"]) == (1, 7, total, -(-total // 7))
+    assert (body["page"], body["per_page"], body["total"], body["total_pages"]) == (
+        1,
+        7,
+        total,
+        -(-total // 7),
+    )
     for user in body["data"]:
         assert_fields(user, SUMMARY_FIELDS)
         assert user["status"] in ("active", "suspended", "deleted") and "@" in user["email"]

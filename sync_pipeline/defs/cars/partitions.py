@@ -8,4 +8,6 @@ import dagster as dg
 
 CARS_PARTITIONS_START = "2026-10-01"
 
-cars_daily_partitions = dg.DailyPartitionsDefinition(start_date=CARS_PARTITIONS_START, end_offset=1, timezone="UTC")
+cars_daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=CARS_PARTITIONS_START, end_offset=1, timezone="UTC"
+)

@@ -5,11 +5,12 @@
   limit, so the target is `min_detail_rate_share` of the limit divided by the users runs in
   progress; runs with fewer than `throughput_min_requests` requests are not judged (warm-up
   and the last answer's latency dominate them);
-- `lag`: age of the oldest change the detector found that is not stored yet (quarantined ones
-  excluded: they wait for a new version, not for a run);
-- `no_active_and_deleted` (blocking): no user is both `status = 'active'` and soft-deleted.
+- the lag check is not here: it is evaluated on its own schedule (`lag.py`);
+- `detail_coverage`: complete / live users, the queue by priority and its ETA at the detail
+  limit; passes when complete, or when the queue empties within `max_backfill_eta_h`.
 
-A failing check carries its measured value and its target in the metadata.
+A failing check carries its measured value and its target in the metadata. Error rate and
+throughput judge the fetch (`users_snapshot`), coverage the table (`users`).
 """
 
 from dataclasses import dataclass
@@ -18,20 +19,37 @@ import dagster as dg
 from psycopg_pool import ConnectionPool
 
 from sync_pipeline.defs.users.config import UsersSyncConfig
+from sync_pipeline.defs.users.metadata import coverage_metadata
+from sync_pipeline.pipelines.users.coverage import read_coverage
+
+CHECK_ASSETS = {"error_rate": "users_snapshot", "detail_throughput": "users_snapshot"}
+_DEFAULTS = UsersSyncConfig()
 
 USERS_CHECK_SPECS = [
-    dg.AssetCheckSpec("error_rate", asset="users", blocking=True,
-                      description="failed attempts per request (list and detail) below the target"),
-    dg.AssetCheckSpec("detail_throughput", asset="users",
-                      description="detail requests/s close to the limit (shared among concurrent worker runs)"),
-    dg.AssetCheckSpec("lag", asset="users",
-                      description="oldest detected change not yet applied, younger than the target"),
-    dg.AssetCheckSpec("no_active_and_deleted", asset="users", blocking=True,
-                      description="no user is both status 'active' and soft-deleted"),
+    dg.AssetCheckSpec(
+        "error_rate",
+        asset="users_snapshot",
+        blocking=True,
+        description=f"failed attempts per request (list and detail) at most "
+        f"{_DEFAULTS.max_error_rate} (max_error_rate); ERROR",
+        metadata={"target_max_error_rate": _DEFAULTS.max_error_rate},
+    ),
+    dg.AssetCheckSpec(
+        "detail_throughput",
+        asset="users_snapshot",
+        description=f"detail requests/s at least {_DEFAULTS.min_detail_rate_share:.0%} of the "
+        "limit, shared among concurrent worker runs (min_detail_rate_share); WARN",
+        metadata={"target_min_share_of_limit": _DEFAULTS.min_detail_rate_share},
+    ),
+    dg.AssetCheckSpec(
+        "detail_coverage",
+        asset="users",
+        description=f"every live user has its detail, or the queue empties within "
+        f"{_DEFAULTS.max_backfill_eta_h:g} h at the current detail limit "
+        "(max_backfill_eta_h); WARN",
+        metadata={"target_max_backfill_eta_h": _DEFAULTS.max_backfill_eta_h},
+    ),
 ]
-_LAG = ("SELECT count(*), coalesce(extract(epoch FROM now() - min(first_detected_at)), 0)::float8, "
-        "coalesce(extract(epoch FROM now() - min(updated_at)), 0)::float8 "
-        "FROM users_pending_changes WHERE quarantined_at IS NULL")
 
 
 @dataclass(frozen=True)
@@ -44,52 +62,93 @@ class RunFigures:
     detail_rps: float
     detail_limit_rps: float
     concurrent_runs: int
+    detail_pace_rps: float = 0.0
+    """The rate the detail client keeps: the limit less its headroom (0: take the limit)."""
+
+    @property
+    def eta_rps(self) -> float:
+        """The rate an ETA divides by: the pace the client keeps under the limit."""
+        return self.detail_pace_rps or self.detail_limit_rps
 
 
-def evaluate_users_checks(figures: RunFigures, config: UsersSyncConfig, pool: ConnectionPool,
-                          selected: set[str]) -> list[dg.AssetCheckResult]:
-    checks = {"error_rate": lambda: error_rate_check(figures, config),
-              "detail_throughput": lambda: throughput_check(figures, config),
-              "lag": lambda: lag_check(pool, config),
-              "no_active_and_deleted": lambda: active_and_deleted_check(pool)}
+def evaluate_users_checks(
+    figures: RunFigures, config: UsersSyncConfig, pool: ConnectionPool, selected: set[str]
+) -> list[dg.AssetCheckResult]:
+    checks = {
+        "error_rate": lambda: error_rate_check(figures, config),
+        "detail_throughput": lambda: throughput_check(figures, config),
+        "detail_coverage": lambda: coverage_check(pool, figures, config),
+    }
     return [evaluate() for name, evaluate in checks.items() if name in selected]
 
 
 def error_rate_check(figures: RunFigures, config: UsersSyncConfig) -> dg.AssetCheckResult:
     rate = figures.failed_attempts / max(figures.requests, 1)
-    return _result("error_rate", rate < config.max_error_rate, dg.AssetCheckSeverity.ERROR, {
-        "error_rate": rate, "target_max_error_rate": config.max_error_rate,
-        "requests": figures.requests, "failed_attempts": figures.failed_attempts})
+    return _result(
+        "error_rate",
+        rate <= config.max_error_rate,
+        dg.AssetCheckSeverity.ERROR,
+        {
+            "error_rate": rate,
+            "target_max_error_rate": config.max_error_rate,
+            "requests": figures.requests,
+            "failed_attempts": figures.failed_attempts,
+        },
+    )
 
 
 def throughput_check(figures: RunFigures, config: UsersSyncConfig) -> dg.AssetCheckResult:
     share_of_limit = figures.detail_limit_rps / max(figures.concurrent_runs, 1)
     target = config.min_detail_rate_share * share_of_limit
     judged = figures.detail_requests >= config.throughput_min_requests
-    return _result("detail_throughput", not judged or figures.detail_rps >= target, dg.AssetCheckSeverity.WARN, {
-        "detail_rps": figures.detail_rps, "target_min_detail_rps": target,
-        "detail_limit_rps": figures.detail_limit_rps, "concurrent_worker_runs": figures.concurrent_runs,
-        "detail_requests": figures.detail_requests,
-        "judged": "yes" if judged else f"no: {figures.detail_requests} requests, fewer than "
-                                       f"{config.throughput_min_requests}"})
+    return _result(
+        "detail_throughput",
+        not judged or figures.detail_rps >= target,
+        dg.AssetCheckSeverity.WARN,
+        {
+            "detail_rps": figures.detail_rps,
+            "target_min_detail_rps": target,
+            "detail_limit_rps": figures.detail_limit_rps,
+            "concurrent_worker_runs": figures.concurrent_runs,
+            "detail_requests": figures.detail_requests,
+            "judged": "yes"
+            if judged
+            else f"no: {figures.detail_requests} requests, fewer than "
+            f"{config.throughput_min_requests}",
+        },
+    )
 
 
-def lag_check(pool: ConnectionPool, config: UsersSyncConfig) -> dg.AssetCheckResult:
+def coverage_check(
+    pool: ConnectionPool, figures: RunFigures, config: UsersSyncConfig
+) -> dg.AssetCheckResult:
+    """Passes when every live user has its detail, or when the queue (fresh changes and backfill
+    items) empties within `max_backfill_eta_h` at the pace the detail limit allows."""
     with pool.connection() as conn:
-        pending, detected_age_s, change_age_s = conn.execute(_LAG).fetchone()
-    return _result("lag", detected_age_s <= config.max_lag_s, dg.AssetCheckSeverity.WARN, {
-        "oldest_pending_s": detected_age_s, "target_max_lag_s": config.max_lag_s, "pending_changes": pending,
-        "oldest_pending_change_age_s": change_age_s})
+        coverage = read_coverage(conn)
+    eta = coverage.eta_s(figures.eta_rps)
+    passed = coverage.complete >= coverage.live or (
+        eta is not None and eta <= 3600 * config.max_backfill_eta_h
+    )
+    return _result(
+        "detail_coverage",
+        passed,
+        dg.AssetCheckSeverity.WARN,
+        {
+            **coverage_metadata(coverage, figures.eta_rps),
+            "target_max_backfill_eta_h": config.max_backfill_eta_h,
+            "summary": coverage.describe(figures.eta_rps),
+        },
+    )
 
 
-def active_and_deleted_check(pool: ConnectionPool) -> dg.AssetCheckResult:
-    with pool.connection() as conn:
-        both = conn.execute("SELECT count(*) FROM users WHERE status = 'active' AND deleted_at IS NOT NULL"
-                            ).fetchone()[0]
-    return _result("no_active_and_deleted", both == 0, dg.AssetCheckSeverity.ERROR,
-                   {"active_and_deleted": both, "target": 0})
-
-
-def _result(name: str, passed: bool, severity: dg.AssetCheckSeverity, metadata: dict) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(check_name=name, asset_key="users", passed=bool(passed), severity=severity,
-                               metadata={k: float(v) if isinstance(v, float) else v for k, v in metadata.items()})
+def _result(
+    name: str, passed: bool, severity: dg.AssetCheckSeverity, metadata: dict
+) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=name,
+        asset_key=CHECK_ASSETS.get(name, "users"),
+        passed=bool(passed),
+        severity=severity,
+        metadata={k: float(v) if isinstance(v, float) else v for k, v in metadata.items()},
+    )

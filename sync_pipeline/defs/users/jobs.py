@@ -12,31 +12,46 @@ from datetime import timedelta
 
 import dagster as dg
 
-from sync_pipeline.defs.users.assets import RETRY_TAGS, UPSTREAM_TAG, users_sync
+from sync_pipeline import registry
+from sync_pipeline.defs.source_sync import SourceSync
+from sync_pipeline.defs.users.assets import users_sync
 from sync_pipeline.defs.users.partitions import users_daily_partitions
-from sync_pipeline.sources import SourceSync
 
 users_worker_job = dg.define_asset_job(
-    "users_worker_job", selection=dg.AssetSelection.assets("users"), partitions_def=users_daily_partitions,
-    tags={**UPSTREAM_TAG, **RETRY_TAGS}, description="Fetch the details of the users in the config and store them (launched by "
-                                   "users_change_detector).",
+    "users_worker_job",
+    selection=dg.AssetSelection.assets("users_snapshot", "users"),
+    partitions_def=users_daily_partitions,
+    tags=registry.source("users").job_tags,
+    description="Fetch the details of the users in the config and store them (launched by "
+    "users_change_detector).",
 )
 
 users_sync_job = dg.define_asset_job(
-    "users_sync_job", selection=dg.AssetSelection.assets(users_sync), partitions_def=users_daily_partitions,
-    tags=UPSTREAM_TAG, description="Reconcile users for a partition (updated_at day), a range, or every user.",
+    "users_sync_job",
+    selection=dg.AssetSelection.assets(users_sync),
+    partitions_def=users_daily_partitions,
+    tags=registry.source("users").job_tags,
+    description="Reconcile users for a partition (updated_at day), a range, or every user.",
 )
 
 
-
-@dg.schedule(job=users_sync_job, cron_schedule="30 0 * * *", execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.STOPPED,
-             description="Reconcile yesterday's partition after midnight: repairs whatever the detector and "
-                         "worker missed.")
+@dg.schedule(
+    job=users_sync_job,
+    cron_schedule="30 0 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Reconcile yesterday's partition after midnight: repairs whatever the detector and "
+    "worker missed.",
+)
 def users_daily_reconcile_schedule(context: dg.ScheduleEvaluationContext):
     day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
     return dg.RunRequest(run_key=f"users-reconcile-{day}", partition_key=day)
 
 
-USERS_SOURCE_SYNC = SourceSync(job_name="users_sync_job", op_name="users_sync", partitions=users_daily_partitions,
-                               upstream="users", summary_asset="users")
+USERS_SOURCE_SYNC = SourceSync(
+    job_name="users_sync_job",
+    op_name="users_sync",
+    partitions=users_daily_partitions,
+    upstream="users",
+    summary_asset="users",
+)

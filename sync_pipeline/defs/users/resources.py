@@ -22,9 +22,14 @@ from sync_pipeline.engine.http import ClientConfig, shared_key_for
 class UsersApiResource(UpstreamApiResource):
     """One endpoint (`list` or `detail`) of the users API, with its own rate limit and bucket."""
 
-    endpoint: str = Field(description="`list` or `detail`: which limit of the users API this client draws from.")
-    rate_headroom: float | None = Field(default=None, description="Pace this share under the limit. Default: "
-                                                                  "USERS_<ENDPOINT>_HEADROOM, else the endpoint's.")
+    endpoint: str = Field(
+        description="`list` or `detail`: which limit of the users API this client draws from."
+    )
+    rate_headroom: float | None = Field(
+        default=None,
+        description="Pace this share under the limit. Default: "
+        "USERS_<ENDPOINT>_HEADROOM, else the endpoint's.",
+    )
     default_rate_headroom: float = 0.02
 
     def client_config(self) -> ClientConfig:
@@ -35,9 +40,13 @@ class UsersApiResource(UpstreamApiResource):
         if headroom is None:
             headroom = env_number(f"{prefix}_HEADROOM", self.default_rate_headroom)
         return replace(
-            base, name=name, rate_headroom=headroom,
+            base,
+            name=name,
+            rate_headroom=headroom,
             rps=self.rps or env_number(f"{prefix}_RPS", self.default_rps),
-            concurrency=int(self.concurrency or env_number(f"{prefix}_CONCURRENCY", self.default_concurrency)),
+            concurrency=int(
+                self.concurrency or env_number(f"{prefix}_CONCURRENCY", self.default_concurrency)
+            ),
             shared_limiter_key=shared_key_for(name, base.token) if self.share_rate_limit else None,
         )
 
@@ -45,7 +54,14 @@ class UsersApiResource(UpstreamApiResource):
 def users_api_resources() -> dict[str, UsersApiResource]:
     """`users_api` (the list: 10 requests/s) and `users_detail_api` (1 request per 4 s, 32 in flight)."""
     return {
-        "users_api": UsersApiResource(source="users", endpoint="list", default_rps=10.0, default_concurrency=8),
-        "users_detail_api": UsersApiResource(source="users", endpoint="detail", default_rps=0.25,
-                                             default_concurrency=32, default_rate_headroom=0.01),
+        "users_api": UsersApiResource(
+            source="users", endpoint="list", default_rps=10.0, default_concurrency=8
+        ),
+        "users_detail_api": UsersApiResource(
+            source="users",
+            endpoint="detail",
+            default_rps=0.25,
+            default_concurrency=32,
+            default_rate_headroom=0.01,
+        ),
     }

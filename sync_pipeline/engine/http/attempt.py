@@ -7,7 +7,8 @@ survive" reads as one line here: which statuses and transport errors are retried
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import orjson
@@ -47,8 +48,9 @@ def transport_failure(exc: BaseException) -> AttemptFailed:
     return AttemptFailed(ErrorClass.CONNECTION, type(exc).__name__)
 
 
-def interpret_response(response: httpx.Response, parse: Callable[[Any], Any] | None, token: Secret | None,
-                       where: str) -> tuple[int, Any] | NotFound:
+def interpret_response(
+    response: httpx.Response, parse: Callable[[Any], Any] | None, token: Secret | None, where: str
+) -> tuple[int, Any] | NotFound:
     """(status, parsed body) for a 2xx, `NotFound` for a 404.
 
     Raises `AttemptFailed` for 429, 5xx and bodies that do not parse or fail `parse`;
@@ -59,14 +61,18 @@ def interpret_response(response: httpx.Response, parse: Callable[[Any], Any] | N
         try:
             data = orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            raise AttemptFailed(ErrorClass.MALFORMED, f"HTTP {status} with a body that is not JSON") from None
+            raise AttemptFailed(
+                ErrorClass.MALFORMED, f"HTTP {status} with a body that is not JSON"
+            ) from None
         if parse is None:
             return status, data
         try:
             return status, parse(data)
         except (MalformedBody, KeyError, TypeError, ValueError) as exc:
             detail = token.mask(str(exc)) if token else str(exc)
-            raise AttemptFailed(ErrorClass.MALFORMED, f"HTTP {status} with a body of the wrong shape: {detail}") from None
+            raise AttemptFailed(
+                ErrorClass.MALFORMED, f"HTTP {status} with a body of the wrong shape: {detail}"
+            ) from None
     retryable = error_class_for_status(status)
     if retryable is ErrorClass.THROTTLED:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))

@@ -25,8 +25,13 @@ class BreakerState(str, Enum):
 class CircuitBreaker:
     """The breaker of one upstream, named `upstream` in logs and errors."""
 
-    def __init__(self, upstream: str, threshold: int = 10, open_s: float = 60.0,
-                 logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        threshold: int = 10,
+        open_s: float = 60.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
         self.upstream = upstream
         self.threshold = threshold
         self.open_s = open_s
@@ -56,7 +61,9 @@ class CircuitBreaker:
             return False
         if state is BreakerState.HALF_OPEN and not self._probe_in_flight:
             if self._state is BreakerState.OPEN:
-                self.logger.info("circuit breaker for %s is half-open: sending one probe request", self.upstream)
+                self.logger.info(
+                    "circuit breaker for %s is half-open: sending one probe request", self.upstream
+                )
             self._state = BreakerState.HALF_OPEN
             self._probe_in_flight = True
             return True
@@ -74,7 +81,9 @@ class CircuitBreaker:
         """One more failure in a row. Returns True when this failure opened the breaker."""
         self.consecutive_failures += 1
         probe_failed = self._state is BreakerState.HALF_OPEN
-        if not probe_failed and (self._state is BreakerState.OPEN or self.consecutive_failures <= self.threshold):
+        if not probe_failed and (
+            self._state is BreakerState.OPEN or self.consecutive_failures <= self.threshold
+        ):
             return False
         self._state = BreakerState.OPEN
         self._probe_in_flight = False
@@ -82,7 +91,11 @@ class CircuitBreaker:
         self.openings += 1
         self.logger.warning(
             "circuit breaker for %s opened after %d consecutive failures%s; next probe in %.1f s",
-            self.upstream, self.consecutive_failures, " (the probe failed)" if probe_failed else "", self.open_s)
+            self.upstream,
+            self.consecutive_failures,
+            " (the probe failed)" if probe_failed else "",
+            self.open_s,
+        )
         return True
 
     def record_abandoned(self) -> None:

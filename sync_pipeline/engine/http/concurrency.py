@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import AsyncIterator, Awaitable, Callable, Iterable, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import TypeVar
 
 X = TypeVar("X")
 Y = TypeVar("Y")
 
 
-async def ordered_map(func: Callable[[X], Awaitable[Y]], items: Iterable[X], window: int) -> AsyncIterator[tuple[X, Y]]:
+async def ordered_map(
+    func: Callable[[X], Awaitable[Y]], items: Iterable[X], window: int
+) -> AsyncIterator[tuple[X, Y]]:
     """Yield `(item, await func(item))` in the order of `items`, running up to `window` at once.
 
     At most `window` items are started and not yet yielded, so a slow consumer holds back the

@@ -35,7 +35,9 @@ class RequestRejected(ApiError):
     `{"error": {"code", "message"}}` when the upstream sent one.
     """
 
-    def __init__(self, method: str, path: str, status: int, code: str | None, upstream_message: str | None) -> None:
+    def __init__(
+        self, method: str, path: str, status: int, code: str | None, upstream_message: str | None
+    ) -> None:
         self.method, self.path, self.status = method, path, status
         self.code, self.upstream_message = code, upstream_message
         detail = f" {code}" if code else ""
@@ -68,8 +70,16 @@ class MalformedBody(ApiError):
 class RetryBudgetExhausted(ApiError):
     """Every allowed attempt failed, or the request's total time budget ran out."""
 
-    def __init__(self, method: str, path: str, attempts: int, elapsed_s: float, last: ErrorClass, reason: str) -> None:
-        self.method, self.path, self.attempts, self.elapsed_s, self.last_error = method, path, attempts, elapsed_s, last
+    def __init__(
+        self, method: str, path: str, attempts: int, elapsed_s: float, last: ErrorClass, reason: str
+    ) -> None:
+        self.method, self.path, self.attempts, self.elapsed_s, self.last_error = (
+            method,
+            path,
+            attempts,
+            elapsed_s,
+            last,
+        )
         super().__init__(
             f"{method} {path} failed after {attempts} attempt(s) in {elapsed_s:.1f} s; "
             f"last error: {last.value} ({reason})"

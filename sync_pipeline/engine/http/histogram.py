@@ -54,6 +54,11 @@ class LatencyHistogram:
 
     def summary_ms(self) -> dict[str, float]:
         """avg, p50, p95, p99 and max in milliseconds, rounded to 0.01 ms."""
-        values = {"avg": self.mean_s, "p50": self.percentile(50), "p95": self.percentile(95),
-                  "p99": self.percentile(99), "max": self.max_s}
+        values = {
+            "avg": self.mean_s,
+            "p50": self.percentile(50),
+            "p95": self.percentile(95),
+            "p99": self.percentile(99),
+            "max": self.max_s,
+        }
         return {name: round(seconds * 1000.0, 2) for name, seconds in values.items()}

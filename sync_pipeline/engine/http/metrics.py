@@ -86,8 +86,14 @@ class HttpMetrics:
             "breaker_state": self.breaker_state,
             "window_holds": self.window_holds,
         }
-        figures.update({f"latency_{name}_ms": value for name, value in self.latency.summary_ms().items()})
+        figures.update(
+            {f"latency_{name}_ms": value for name, value in self.latency.summary_ms().items()}
+        )
         figures.update({f"retries_{name}": count for name, count in sorted(self.retries.items())})
-        figures.update({f"errors_{name}": count for name, count in sorted(self.attempt_errors.items())})
-        figures.update({f"failed_{name}": count for name, count in sorted(self.failed_requests.items())})
+        figures.update(
+            {f"errors_{name}": count for name, count in sorted(self.attempt_errors.items())}
+        )
+        figures.update(
+            {f"failed_{name}": count for name, count in sorted(self.failed_requests.items())}
+        )
         return figures

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Hashable
+from typing import Any
 
 from sync_pipeline.engine.http.errors import MalformedBody
 
@@ -16,6 +17,8 @@ class Page:
     `number` counts from 1 (for cursor walks: the page's position in this walk). `page_size`
     is the size asked for, so that a full page can be told from the last, short one.
     `total`/`last_page` are known for page styles, `cursor`/`next_cursor` for cursor walks.
+    Of the records whose key an earlier page of the walk had, `duplicates` were dropped (older
+    copies) and `replaced` kept in `records` (newer copies, by `fetched_at`, monotonic seconds).
     """
 
     number: int
@@ -26,6 +29,13 @@ class Page:
     cursor: str | None = None
     next_cursor: str | None = None
     duplicates: int = 0
+    replaced: int = 0
+    fetched_at: float = 0.0
+
+    @property
+    def served(self) -> int:
+        """How many records the response held, repeats included."""
+        return len(self.records) + self.duplicates
 
 
 def parse_paged_body(body: Any, records_field: str, number: int, page_size: int) -> Page:
@@ -39,19 +49,26 @@ def parse_paged_body(body: Any, records_field: str, number: int, page_size: int)
     if body.get("page", number) != number:
         raise MalformedBody(f"asked for page {number}, got page {body.get('page')!r}")
     total, total_pages = _count(body, "total"), _count(body, "total_pages")
-    last_page = total_pages if total_pages is not None else (
-        math.ceil(total / page_size) if total is not None else None)
+    last_page = (
+        total_pages
+        if total_pages is not None
+        else (math.ceil(total / page_size) if total is not None else None)
+    )
     return Page(number, records, page_size, total=total, last_page=last_page)
 
 
-def parse_cursor_body(body: Any, records_field: str, number: int, cursor: str | None, page_size: int) -> Page:
+def parse_cursor_body(
+    body: Any, records_field: str, number: int, cursor: str | None, page_size: int
+) -> Page:
     """A `Page` from `{records_field: [...], "next_cursor": C | null}`; raises `MalformedBody`."""
     records = _records(body, records_field)
     if "next_cursor" not in body:
         raise MalformedBody("the body has no next_cursor")
     next_cursor = body["next_cursor"]
     if next_cursor is not None and not isinstance(next_cursor, str):
-        raise MalformedBody(f"next_cursor must be a string or null, got {type(next_cursor).__name__}")
+        raise MalformedBody(
+            f"next_cursor must be a string or null, got {type(next_cursor).__name__}"
+        )
     return Page(number, records, page_size, cursor=cursor, next_cursor=next_cursor or None)
 
 
@@ -74,28 +91,43 @@ def _count(body: dict[str, Any], name: str) -> int | None:
 
 
 class DuplicateFilter:
-    """Remembers the keys of one walk and drops records whose key it has already seen.
+    """Remembers the keys of one walk and drops the older copies of records seen twice.
 
-    Holds one key per record of the walk (about 70 bytes each for int ids: 14 MB for 200k).
-    A record whose key cannot be computed (missing or unhashable field) is kept as is: it is
-    the loader's to quarantine, not the paginator's to lose.
+    A record whose key an earlier page had is kept when its page was fetched later than the
+    page of the copy kept so far (it is the newer copy, and the loader keeps the last copy it
+    is given), else dropped. Holds one key per record of the walk (about 70 bytes each for
+    int ids: 14 MB for 200k). A record whose key cannot be computed (missing or unhashable
+    field) is kept as is: it is the loader's to quarantine, not the paginator's to lose.
     """
 
     def __init__(self, key: Callable[[Any], Hashable]) -> None:
         self._key = key
-        self._seen: set[Hashable] = set()
+        self._seen: dict[Hashable, float] = {}
 
     def keep_new(self, page: Page) -> Page:
-        """`page` without records already seen; `duplicates` says how many were dropped."""
+        """`page` without older copies of records already seen; counts in `duplicates`/`replaced`."""
         kept: list[Any] = []
+        repeats = replaced = 0
+        fetched_at = page.fetched_at
+        seen = self._seen
         for record in page.records:
             try:
                 key = self._key(record)
-                if key in self._seen:
-                    continue
-                self._seen.add(key)
+                earlier = seen.get(key)
+                if earlier is not None:
+                    repeats += 1
+                    if earlier > fetched_at:
+                        continue
+                    replaced += 1
+                seen[key] = fetched_at
             except (KeyError, TypeError, IndexError):
                 pass
             kept.append(record)
-        dropped = len(page.records) - len(kept)
-        return replace(page, records=kept, duplicates=page.duplicates + dropped) if dropped else page
+        if not repeats:
+            return page
+        return replace(
+            page,
+            records=kept,
+            duplicates=page.duplicates + repeats - replaced,
+            replaced=page.replaced + replaced,
+        )

@@ -49,8 +49,10 @@ def error_details(body: bytes, token: Secret | None) -> tuple[str | None, str | 
     if not isinstance(error, dict):
         return None, None
     code, message = error.get("code"), error.get("message")
-    return (_masked(str(code), token) if code is not None else None,
-            _masked(str(message)[:MAX_MESSAGE_CHARS], token) if message is not None else None)
+    return (
+        _masked(str(code), token) if code is not None else None,
+        _masked(str(message)[:MAX_MESSAGE_CHARS], token) if message is not None else None,
+    )
 
 
 def _masked(text: str, token: Secret | None) -> str:

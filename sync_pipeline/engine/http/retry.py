@@ -8,6 +8,7 @@ says (seconds or an HTTP date).
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ def parse_retry_after(value: str | None, now_epoch_s: float | None = None) -> fl
             return None
         now = time.time() if now_epoch_s is None else now_epoch_s
         return max(0.0, when.timestamp() - now)
-    return max(0.0, seconds) if seconds == seconds else None
+    return None if math.isnan(seconds) else max(0.0, seconds)
 
 
 @dataclass
@@ -68,10 +69,16 @@ class RetryPolicy:
     def wait_s(self, error: ErrorClass, failures: int, retry_after_s: float | None) -> float:
         """The wait before retrying after an `error`; 429 honours `Retry-After` when given."""
         if error is ErrorClass.THROTTLED:
-            return retry_after_s if retry_after_s is not None else max(THROTTLE_FALLBACK_S, self.backoff_s(failures))
+            return (
+                retry_after_s
+                if retry_after_s is not None
+                else max(THROTTLE_FALLBACK_S, self.backoff_s(failures))
+            )
         return self.backoff_s(failures)
 
-    def give_up_reason(self, error: ErrorClass, counted_failures: int, elapsed_s: float, wait_s: float) -> str | None:
+    def give_up_reason(
+        self, error: ErrorClass, counted_failures: int, elapsed_s: float, wait_s: float
+    ) -> str | None:
         """Why the request must stop now, or None when one more attempt is allowed.
 
         429s are not counted as failures (the server asked us to wait, it did not fail), but

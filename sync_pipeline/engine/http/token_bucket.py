@@ -45,7 +45,9 @@ class SlotSchedule:
     `rate=None` schedules every request at once, but still honours `throttle` pauses.
     """
 
-    def __init__(self, rate: float | None, burst: int = 1, rate_factor: float = 0.8, slow_for_s: float = 60.0) -> None:
+    def __init__(
+        self, rate: float | None, burst: int = 1, rate_factor: float = 0.8, slow_for_s: float = 60.0
+    ) -> None:
         self.base_interval_s = 0.0 if rate is None else 1.0 / rate
         self.burst = burst
         self.rate_factor = rate_factor
@@ -92,7 +94,9 @@ class TokenBucket:
     one that was already waiting when a `throttle` pause began waits for the pause too.
     """
 
-    def __init__(self, rate: float | None, burst: int = 1, rate_factor: float = 0.8, slow_for_s: float = 60.0) -> None:
+    def __init__(
+        self, rate: float | None, burst: int = 1, rate_factor: float = 0.8, slow_for_s: float = 60.0
+    ) -> None:
         self._schedule = SlotSchedule(rate, burst, rate_factor, slow_for_s)
 
     async def acquire(self) -> None:

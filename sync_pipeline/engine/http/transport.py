@@ -35,31 +35,60 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0,
-                                             keepalive_timeout=self._keepalive_s, use_dns_cache=True)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                                  skip_auto_headers=("Accept-Encoding", "User-Agent"))
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                limit_per_host=0,
+                keepalive_timeout=self._keepalive_s,
+                use_dns_cache=True,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,
+                skip_auto_headers=("Accept-Encoding", "User-Agent"),
+            )
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
-        connect_s, read_s, pool_s = timeouts.get("connect"), timeouts.get("read"), timeouts.get("pool")
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_s, sock_read=read_s,
-                                        connect=None if connect_s is None or pool_s is None else connect_s + pool_s)
+        connect_s, read_s, pool_s = (
+            timeouts.get("connect"),
+            timeouts.get("read"),
+            timeouts.get("pool"),
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=connect_s,
+            sock_read=read_s,
+            connect=None if connect_s is None or pool_s is None else connect_s + pool_s,
+        )
         try:
             async with self._session_now().request(
-                    request.method, URL(str(request.url), encoded=True), headers=request.headers.multi_items(),
-                    data=request.content or None, timeout=timeout, allow_redirects=False) as answer:
+                request.method,
+                URL(str(request.url), encoded=True),
+                headers=request.headers.multi_items(),
+                data=request.content or None,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as answer:
                 body = await answer.read()
-                return httpx.Response(answer.status, headers=answer.raw_headers, stream=httpx.ByteStream(body),
-                                      request=request, extensions={"http_version": b"HTTP/1.1"})
+                return httpx.Response(
+                    answer.status,
+                    headers=answer.raw_headers,
+                    stream=httpx.ByteStream(body),
+                    request=request,
+                    extensions={"http_version": b"HTTP/1.1"},
+                )
         except aiohttp.ConnectionTimeoutError as exc:
             raise httpx.ConnectTimeout(_describe(exc), request=request) from None
         except TimeoutError as exc:
             raise httpx.ReadTimeout(_describe(exc), request=request) from None
         except aiohttp.ClientConnectorError as exc:
             raise httpx.ConnectError(_describe(exc), request=request) from None
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientResponseError) as exc:
+        except (
+            aiohttp.ClientPayloadError,
+            aiohttp.ServerDisconnectedError,
+            aiohttp.ClientResponseError,
+        ) as exc:
             raise httpx.RemoteProtocolError(_describe(exc), request=request) from None
         except aiohttp.ClientError as exc:
             raise httpx.ReadError(_describe(exc), request=request) from None

@@ -22,7 +22,9 @@ MARGIN_S = 0.002
 class WindowCap:
     """At most `max_requests` sends in any `window_s` (plus a small margin for the wire)."""
 
-    def __init__(self, max_requests: int, window_s: float = WINDOW_S, margin_s: float = MARGIN_S) -> None:
+    def __init__(
+        self, max_requests: int, window_s: float = WINDOW_S, margin_s: float = MARGIN_S
+    ) -> None:
         if max_requests < 1:
             raise ValueError(f"max_requests must be at least 1, got {max_requests}")
         self.max_requests = max_requests
@@ -30,7 +32,7 @@ class WindowCap:
         self._sent: deque[float] = deque(maxlen=max_requests)
 
     @classmethod
-    def for_limit(cls, rps: float | None, burst: int) -> "WindowCap | None":
+    def for_limit(cls, rps: float | None, burst: int) -> WindowCap | None:
         """The cap an API limit of `rps` with bucket size `burst` allows (None: unlimited)."""
         if rps is None:
             return None

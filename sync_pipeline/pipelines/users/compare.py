@@ -13,11 +13,16 @@ into one of:
   prefix, see `detect.py`) and is not quarantined: an earlier evaluation of this tick recorded
   it but its runs may never have reached Dagster, so they are asked for again under the same
   run key (Dagster drops a run key it already launched);
-- `changed`: a new user, a soft-deleted one seen again, or a summary that differs from both.
+- `changed`: a new user, a soft-deleted one seen again, or a summary that differs from both;
+  also a stored summary whose user has another version asked for since the row was written
+  (a change and its undoing, A -> B -> A): the list shows what the table holds, but the run
+  asked for B may still store B, so A is asked for again (its newer `updated_at` wins).
 
 The reconcile asks without a tick: it ignores pending requests and applies what it finds
-itself, whatever a worker run may be doing. `record_requests` is the detector's only write, one statement: it stores
-the versions asked for and drops pending rows the table has caught up with.
+itself, whatever a worker run may be doing. `record_requests` is the detector's only write, one
+statement: it stores the versions asked for as fresh changes (priority 0, ahead of any backfill
+item of the same user) and drops fresh pending rows the table has caught up with. Backfill items
+(priority 1) are never "caught up" by a summary: they wait for the detail.
 """
 
 from __future__ import annotations
@@ -34,13 +39,16 @@ WITH seen (id, fp, updated_at) AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(fps)s::bytea[], %(stamps)s::timestamptz[])
 )
 SELECT s.id,
-       CASE WHEN u.deleted_at IS NULL AND u.summary_fingerprint = s.fp THEN
+       CASE WHEN u.deleted_at IS NULL AND u.summary_fingerprint = s.fp
+                 AND NOT coalesce(p.priority = 0 AND p.quarantined_at IS NULL
+                                  AND p.summary_fingerprint <> s.fp
+                                  AND u.synced_at < p.detected_at, false) THEN
                 CASE WHEN u.updated_at IS DISTINCT FROM s.updated_at THEN 'touched' ELSE 'unchanged' END
             WHEN %(consider_pending)s AND p.summary_fingerprint = s.fp AND p.quarantined_at IS NULL
                  AND starts_with(p.run_key, %(tick_key)s) THEN 'repeat'
             WHEN %(consider_pending)s AND p.summary_fingerprint = s.fp THEN 'requested'
             ELSE 'changed' END,
-       p.id IS NOT NULL, p.run_key, p.updated_at
+       p.id IS NOT NULL AND p.priority = 0, p.run_key, p.updated_at
 FROM seen AS s
 LEFT JOIN users AS u ON u.id = s.id
 LEFT JOIN users_pending_changes AS p ON p.id = s.id
@@ -56,7 +64,7 @@ FROM unnest(%(ids)s::bigint[], %(fps)s::bytea[], %(stamps)s::timestamptz[], %(ru
      AS r (id, fp, updated_at, run_key)
 ON CONFLICT (id) DO UPDATE SET summary_fingerprint = EXCLUDED.summary_fingerprint,
     updated_at = EXCLUDED.updated_at, detected_at = now(), requested_tick = EXCLUDED.requested_tick,
-    run_key = EXCLUDED.run_key, quarantined_at = NULL
+    run_key = EXCLUDED.run_key, quarantined_at = NULL, priority = 0, sent_at = NULL
 """
 
 
@@ -86,7 +94,9 @@ class Classification:
     caught_up: list[int] = field(default_factory=list)
 
 
-def classify(conn: psycopg.Connection, seen: list[Seen], tick_key: str | None = None) -> Classification:
+def classify(
+    conn: psycopg.Connection, seen: list[Seen], tick_key: str | None = None
+) -> Classification:
     """Sort every seen summary into one of `KINDS` with one query (see the module docstring).
 
     `tick_key` is the run-key prefix of the detector's tick; None (the reconcile) ignores what is
@@ -95,9 +105,13 @@ def classify(conn: psycopg.Connection, seen: list[Seen], tick_key: str | None = 
     result = Classification()
     if not seen:
         return result
-    params = {"ids": [s.id for s in seen], "fps": [s.fingerprint for s in seen],
-              "stamps": [s.updated_at for s in seen], "consider_pending": tick_key is not None,
-              "tick_key": tick_key or ""}
+    params = {
+        "ids": [s.id for s in seen],
+        "fps": [s.fingerprint for s in seen],
+        "stamps": [s.updated_at for s in seen],
+        "consider_pending": tick_key is not None,
+        "tick_key": tick_key or "",
+    }
     with conn.cursor(binary=True) as cur:
         cur.execute(_CLASSIFY, params)
         rows = cur.fetchall()
@@ -112,14 +126,21 @@ def classify(conn: psycopg.Connection, seen: list[Seen], tick_key: str | None = 
     return result
 
 
-def record_requests(conn: psycopg.Connection, requested: list[tuple[Seen, str]], caught_up: list[int],
-                    tick: int) -> None:
+def record_requests(
+    conn: psycopg.Connection, requested: list[tuple[Seen, str]], caught_up: list[int], tick: int
+) -> None:
     """Store (or supersede) the pending row of each requested version with its run key, and
     delete the stale pending rows of `caught_up`, in one statement."""
     if not requested and not caught_up:
         return
-    conn.execute(_RECORD, {
-        "caught_up": caught_up, "tick": tick,
-        "ids": [s.id for s, _ in requested], "fps": [s.fingerprint for s, _ in requested],
-        "stamps": [s.updated_at for s, _ in requested], "run_keys": [key for _, key in requested],
-    })
+    conn.execute(
+        _RECORD,
+        {
+            "caught_up": caught_up,
+            "tick": tick,
+            "ids": [s.id for s, _ in requested],
+            "fps": [s.fingerprint for s, _ in requested],
+            "stamps": [s.updated_at for s, _ in requested],
+            "run_keys": [key for _, key in requested],
+        },
+    )

@@ -3,6 +3,11 @@
     detection = await detect_changes(pool, list_client, cursor, settings, partition_of, now)
     for group in detection.groups: ...   # one worker run each: group.partition, group.ids, group.run_key
 
+On an empty table (a fresh install, or one emptied to start over, whatever the cursor) a tick
+bootstraps instead (`bootstrap.py`): it lists every user, stores the summaries and queues every
+detail for the backfill, so turning the sensor on first thing never asks for 50,000 details at
+once.
+
 A tick reads at most `max_pages` pages. When the window holds more, it is cut at the
 `updated_at` of the last user read: users stamped before it are handled now, the rest (those
 at that very stamp included) by the next tick, so a tick after a long outage stays short and
@@ -21,9 +26,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 
 import xxhash
 from psycopg_pool import ConnectionPool
@@ -31,6 +36,11 @@ from psycopg_pool import ConnectionPool
 from sync_pipeline.engine.fingerprint import FingerprintError
 from sync_pipeline.engine.http import ApiClient
 from sync_pipeline.entities.users import summary_fingerprint
+from sync_pipeline.pipelines.users.bootstrap import (
+    BootstrapOutcome,
+    bootstrap_users,
+    table_is_empty,
+)
 from sync_pipeline.pipelines.users.compare import Classification, Seen, classify, record_requests
 from sync_pipeline.pipelines.users.listing import SummaryWalk, walk_summaries
 from sync_pipeline.pipelines.users.window import DetectorCursor, Window, parse_instant
@@ -69,25 +79,45 @@ class Detection:
     groups: list[RunGroup] = field(default_factory=list)
     unfingerprintable: int = 0
     elapsed_s: float = 0.0
+    bootstrap: BootstrapOutcome | None = None
 
     @property
     def requested(self) -> int:
         return sum(len(g.ids) for g in self.groups)
 
     def summary(self) -> str:
+        if self.bootstrap is not None:
+            b = self.bootstrap
+            return (
+                f"bootstrap of an empty table: {self.seen} users listed in {self.window.describe()}, "
+                f"{b.inserted} stored from the list with their detail queued for the backfill, "
+                f"{b.quarantined} quarantined"
+            )
         counts = self.classification.counts
-        return (f"{self.seen} users seen in {self.window.describe()}: {counts['changed']} changed, "
-                f"{counts['touched']} touch-only, {counts['unchanged']} unchanged, "
-                f"{counts['requested']} already requested; {self.requested} ids in {len(self.groups)} run(s)")
+        return (
+            f"{self.seen} users seen in {self.window.describe()}: {counts['changed']} changed, "
+            f"{counts['touched']} touch-only, {counts['unchanged']} unchanged, "
+            f"{counts['requested']} already requested; {self.requested} ids in {len(self.groups)} run(s)"
+        )
 
 
-async def detect_changes(pool: ConnectionPool, client: ApiClient, cursor: DetectorCursor,
-                         settings: DetectorSettings, partition_of: PartitionOf, now: datetime) -> Detection:
+async def detect_changes(
+    pool: ConnectionPool,
+    client: ApiClient,
+    cursor: DetectorCursor,
+    settings: DetectorSettings,
+    partition_of: PartitionOf,
+    now: datetime,
+) -> Detection:
     """Run one tick from `cursor`; the changes it asks for are recorded before it returns.
 
     Raises what the client raises and psycopg errors; nothing is recorded then.
     """
     started = time.monotonic()
+    with pool.connection() as conn:
+        empty = table_is_empty(conn)
+    if empty:
+        return await _bootstrap(pool, client, cursor, Window(None, now), settings, now, started)
     window = cursor.window(now, settings.overlap, settings.max_span)
     walk = await _stable_walk(client, window, cursor, settings)
     cut = None if walk.complete else walk.last_stamp()
@@ -96,22 +126,68 @@ async def detect_changes(pool: ConnectionPool, client: ApiClient, cursor: Detect
     tick_key = f"users-{tick}-{xxhash.xxh3_64_hexdigest(cursor.to_json().encode())[:8]}-"
     with pool.connection() as conn:
         classification = classify(conn, seen, tick_key)
-        groups = _new_groups(seen, classification.changed, tick_key, settings.batch_size, partition_of)
+        groups = _new_groups(
+            seen, classification.changed, tick_key, settings.batch_size, partition_of
+        )
         by_id = {s.id: s for s in seen}
         requested = [(by_id[user_id], group.run_key) for group in groups for user_id in group.ids]
         record_requests(conn, requested, classification.caught_up, tick)
     groups += _repeated_groups(classification, partition_of)
     new_hwm = (window.until if walk.complete else cut) if walk.stable else None
-    return Detection(window, cursor.advanced(new_hwm, now), walk, classification, len(seen), groups,
-                     unfingerprintable, time.monotonic() - started)
+    return Detection(
+        window,
+        cursor.advanced(new_hwm, now),
+        walk,
+        classification,
+        len(seen),
+        groups,
+        unfingerprintable,
+        time.monotonic() - started,
+    )
 
 
-async def _stable_walk(client: ApiClient, window: Window, cursor: DetectorCursor,
-                       settings: DetectorSettings) -> SummaryWalk:
+async def _bootstrap(
+    pool: ConnectionPool,
+    client: ApiClient,
+    cursor: DetectorCursor,
+    window: Window,
+    settings: DetectorSettings,
+    now: datetime,
+    started: float,
+) -> Detection:
+    """An empty table: every user from the list, details queued for the backfill instead of
+    asked for (see `bootstrap.py`). A stable walk moves the cursor to its end; an unstable one
+    leaves a fresh cursor, so the next tick lists every user again and asks for what was missed."""
+    run_id = f"users-bootstrap-{cursor.next_tick}"
+    outcome = await bootstrap_users(
+        pool,
+        client,
+        window,
+        run_id,
+        page_size=settings.page_size,
+        walk_attempts=settings.walk_attempts,
+    )
+    advanced = cursor.advanced(window.until, now)
+    return Detection(
+        window,
+        advanced if outcome.walk.stable else DetectorCursor(tick=advanced.tick),
+        outcome.walk,
+        Classification(),
+        len(outcome.walk.summaries),
+        bootstrap=outcome,
+        elapsed_s=time.monotonic() - started,
+    )
+
+
+async def _stable_walk(
+    client: ApiClient, window: Window, cursor: DetectorCursor, settings: DetectorSettings
+) -> SummaryWalk:
     for _ in range(settings.walk_attempts):
         walk = await walk_summaries(client, window, settings.page_size, settings.max_pages)
         while not walk.complete and not _progresses(walk.last_stamp(), cursor, walk):
-            walk = await walk_summaries(client, window, settings.page_size, settings.max_pages, walk)
+            walk = await walk_summaries(
+                client, window, settings.page_size, settings.max_pages, walk
+            )
         if walk.stable:
             return walk
     return walk
@@ -140,8 +216,9 @@ def fingerprint_summaries(walk: SummaryWalk, cut: datetime | None = None) -> tup
     return seen, failed
 
 
-def _new_groups(seen: list[Seen], changed: list[int], tick_key: str, batch_size: int,
-                partition_of: PartitionOf) -> list[RunGroup]:
+def _new_groups(
+    seen: list[Seen], changed: list[int], tick_key: str, batch_size: int, partition_of: PartitionOf
+) -> list[RunGroup]:
     stamps = {s.id: s.updated_at for s in seen}
     by_partition: dict[str, list[int]] = defaultdict(list)
     for user_id in changed:
@@ -150,7 +227,7 @@ def _new_groups(seen: list[Seen], changed: list[int], tick_key: str, batch_size:
     for partition in sorted(by_partition):
         ids = sorted(by_partition[partition])
         for number, start in enumerate(range(0, len(ids), batch_size)):
-            chunk = ids[start:start + batch_size]
+            chunk = ids[start : start + batch_size]
             groups.append(RunGroup(partition, chunk, run_key(tick_key, partition, number, chunk)))
     return groups
 
@@ -159,8 +236,12 @@ def _repeated_groups(classification: Classification, partition_of: PartitionOf) 
     by_key: dict[str, list] = defaultdict(list)
     for repeat in classification.repeats:
         by_key[repeat.run_key].append(repeat)
-    return [RunGroup(partition_of(repeats[0].updated_at), sorted(r.id for r in repeats), key, repeated=True)
-            for key, repeats in sorted(by_key.items())]
+    return [
+        RunGroup(
+            partition_of(repeats[0].updated_at), sorted(r.id for r in repeats), key, repeated=True
+        )
+        for key, repeats in sorted(by_key.items())
+    ]
 
 
 def run_key(tick_key: str, partition: str, number: int, ids: list[int]) -> str:

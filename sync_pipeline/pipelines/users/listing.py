@@ -12,6 +12,7 @@ copy kept.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -51,12 +52,19 @@ class SummaryWalk:
         return None
 
 
-async def walk_summaries(client: ApiClient, window: Window, page_size: int, max_pages: int | None = None,
-                         walk: SummaryWalk | None = None) -> SummaryWalk:
+async def walk_summaries(
+    client: ApiClient,
+    window: Window,
+    page_size: int,
+    max_pages: int | None = None,
+    walk: SummaryWalk | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> SummaryWalk:
     """Read up to `max_pages` more pages of `window` (None: all), continuing `walk` if given.
 
     Pages after the first of a call are fetched concurrently and kept in order. A summary
     without an integer id is counted in `rejected` and dropped: no run can be asked for it.
+    `on_total` is called with the window's total once the first page tells it (progress).
     Raises what `ApiClient.get_json` raises; a 404 on a list page raises `MalformedBody`.
     """
     started = time.monotonic()
@@ -66,6 +74,8 @@ async def walk_summaries(client: ApiClient, window: Window, page_size: int, max_
     if walk.pages_read == 0:
         _take(client, walk, await _fetch(client, window, first, size))
         first += 1
+        if on_total is not None and walk.total is not None:
+            on_total(walk.total)
     stop = walk.last_page if max_pages is None else min(walk.last_page, walk.pages_read + max_pages)
 
     async def fetch(number: int) -> Page:
@@ -79,8 +89,9 @@ async def walk_summaries(client: ApiClient, window: Window, page_size: int, max_
 
 async def _fetch(client: ApiClient, window: Window, number: int, size: int) -> Page:
     params = {**window.params(), "page": number, "per_page": size}
-    result = await client.get_json(LIST_PATH, params,
-                                   parse=lambda body: parse_paged_body(body, "data", number, size))
+    result = await client.get_json(
+        LIST_PATH, params, parse=lambda body: parse_paged_body(body, "data", number, size)
+    )
     if isinstance(result, NotFound):
         raise MalformedBody(f"list endpoint {LIST_PATH} answered 404 ({result.code or 'no code'})")
     return result.data

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync_pipeline.errors import ConfigError
@@ -51,7 +51,7 @@ class DetectorCursor:
     tick: int = 0
 
     @classmethod
-    def parse(cls, text: str | None) -> "DetectorCursor":
+    def parse(cls, text: str | None) -> DetectorCursor:
         """The cursor stored by a previous tick (None or empty: a fresh detector).
 
         Raises `ConfigError` for a cursor this detector did not write.
@@ -60,14 +60,21 @@ class DetectorCursor:
             return cls()
         try:
             data: Any = json.loads(text)
-            return cls(_instant(data.get("hwm")), _instant(data.get("listed_at")), int(data.get("tick", 0)))
+            return cls(
+                _instant(data.get("hwm")), _instant(data.get("listed_at")), int(data.get("tick", 0))
+            )
         except (ValueError, TypeError, AttributeError) as exc:
             raise ConfigError(f"users detector: unreadable cursor {text[:200]!r}: {exc}") from None
 
     def to_json(self) -> str:
-        return json.dumps({"hwm": iso(self.hwm) if self.hwm else None,
-                           "listed_at": iso(self.listed_at) if self.listed_at else None, "tick": self.tick},
-                          sort_keys=True)
+        return json.dumps(
+            {
+                "hwm": iso(self.hwm) if self.hwm else None,
+                "listed_at": iso(self.listed_at) if self.listed_at else None,
+                "tick": self.tick,
+            },
+            sort_keys=True,
+        )
 
     @property
     def next_tick(self) -> int:
@@ -80,7 +87,7 @@ class DetectorCursor:
         since = self.hwm if self.listed_at is None else min(self.hwm, self.listed_at - overlap)
         return Window(since, min(now, since + max_span))
 
-    def advanced(self, new_hwm: datetime | None, listed_at: datetime) -> "DetectorCursor":
+    def advanced(self, new_hwm: datetime | None, listed_at: datetime) -> DetectorCursor:
         """The cursor after a tick that saw everything below `new_hwm` (None: no progress)."""
         if new_hwm is None or (self.hwm is not None and new_hwm <= self.hwm):
             return replace(self, tick=self.next_tick)
@@ -89,7 +96,7 @@ class DetectorCursor:
 
 def iso(moment: datetime) -> str:
     """UTC ISO 8601 with milliseconds and `Z`, as the API writes timestamps."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_instant(value: Any) -> datetime | None:
@@ -100,7 +107,7 @@ def parse_instant(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _instant(value: Any) -> datetime | None:

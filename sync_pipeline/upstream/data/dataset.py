@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -34,16 +35,26 @@ class Dataset:
     contacts: RecordTable
     generation_s: float = 0.0
     mutations: int = 0
-    highest_issued: dict[str, int] = field(default_factory=dict)  # per kind: ids are never handed out twice
+    highest_issued: dict[str, int] = field(
+        default_factory=dict
+    )  # per kind: ids are never handed out twice
 
     def workspace_ids(self) -> list[str]:
         return [w["id"] for w in self.workspaces]
 
     def counts(self) -> dict[str, int]:
-        return {"cars": len(self.cars), "users": len(self.users), "stores": len(self.stores),
-                "store_users": len(self.store_users), "store_videos": len(self.videos),
-                "pvp_characters": len({cid for board in self.pvp.boards.values() for cid, *_ in board.entries}),
-                "workspaces": len(self.workspaces), "contacts": len(self.contacts)}
+        return {
+            "cars": len(self.cars),
+            "users": len(self.users),
+            "stores": len(self.stores),
+            "store_users": len(self.store_users),
+            "store_videos": len(self.videos),
+            "pvp_characters": len(
+                {cid for board in self.pvp.boards.values() for cid, *_ in board.entries}
+            ),
+            "workspaces": len(self.workspaces),
+            "contacts": len(self.contacts),
+        }
 
 
 def build_dataset(seed: int, sizes: DataSizes) -> Dataset:
@@ -52,12 +63,19 @@ def build_dataset(seed: int, sizes: DataSizes) -> Dataset:
     with _collector_paused():
         workspaces = generate_workspaces(seed, sizes.workspaces)
         stores, store_users, videos = generate_stores(seed, sizes.stores)
-        dataset = Dataset(seed=seed, sizes=sizes, cars=generate_car_table(seed, sizes.cars),
-                          dealers=generate_dealers(seed, dealer_count(sizes.cars)),
-                          users=generate_users(seed, sizes.users), stores=stores, store_users=store_users,
-                          videos=videos,
-                          pvp=generate_pvp(seed, sizes.leaderboard_entries), workspaces=workspaces,
-                          contacts=generate_contacts(seed, workspaces, sizes.contacts))
+        dataset = Dataset(
+            seed=seed,
+            sizes=sizes,
+            cars=generate_car_table(seed, sizes.cars),
+            dealers=generate_dealers(seed, dealer_count(sizes.cars)),
+            users=generate_users(seed, sizes.users),
+            stores=stores,
+            store_users=store_users,
+            videos=videos,
+            pvp=generate_pvp(seed, sizes.leaderboard_entries),
+            workspaces=workspaces,
+            contacts=generate_contacts(seed, workspaces, sizes.contacts),
+        )
     dataset.generation_s = time.perf_counter() - started
     return dataset
 

@@ -9,8 +9,9 @@ before it. The choice of records depends on (seed, number of earlier mutations) 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import orjson
@@ -42,10 +43,14 @@ class MutationRequest:
                 raise ConfigError(f"{name} must be a share between 0 and 1, got {share}")
         if self.insert < 0:
             raise ConfigError(f"insert must not be negative, got {self.insert}")
-        update, touch, delete = (int(round(share * total)) for share in (self.update, self.touch, self.delete))
+        update, touch, delete = (
+            round(share * total) for share in (self.update, self.touch, self.delete)
+        )
         if update + touch + delete > total:
-            raise ConfigError(f"update + touch + delete ask for {update + touch + delete} of {total} records")
-        insert = int(round(self.insert * total)) if 0 < self.insert < 1 else int(self.insert)
+            raise ConfigError(
+                f"update + touch + delete ask for {update + touch + delete} of {total} records"
+            )
+        insert = round(self.insert * total) if 0 < self.insert < 1 else int(self.insert)
         return update, touch, delete, insert
 
 
@@ -69,26 +74,35 @@ def mutate(dataset: Dataset, request: MutationRequest, clock: MutationClock) -> 
     elif request.source in TABLE_KINDS:
         changed = _mutate_table(dataset, TABLE_KINDS[request.source], request, rng, stamp_ms)
     else:
-        raise ConfigError(f"unknown source {request.source!r}; expected one of {', '.join(MUTABLE_SOURCES)}")
+        raise ConfigError(
+            f"unknown source {request.source!r}; expected one of {', '.join(MUTABLE_SOURCES)}"
+        )
     dataset.mutations += 1
     return {"source": request.source, **changed, "updated_at": iso_from_ms(stamp_ms)}
 
 
-def _mutate_table(dataset: Dataset, kind: TableKind, request: MutationRequest, rng: np.random.Generator,
-                  stamp_ms: int) -> dict[str, list[Any]]:
+def _mutate_table(
+    dataset: Dataset,
+    kind: TableKind,
+    request: MutationRequest,
+    rng: np.random.Generator,
+    stamp_ms: int,
+) -> dict[str, list[Any]]:
     table: RecordTable = getattr(dataset, kind.table)
     n_update, n_touch, n_delete, n_insert = request.counts(len(table))
     chosen = rng.permutation(len(table))[: n_update + n_touch + n_delete].tolist()
     rows: list[Row | None] = list(table.rows())
     changed: dict[str, list[Any]] = {"updated": [], "touched": [], "deleted": [], "inserted": []}
-    for label, positions, change in (("updated", chosen[:n_update], kind.update),
-                                     ("touched", chosen[n_update:n_update + n_touch], kind.touch)):
+    for label, positions, change in (
+        ("updated", chosen[:n_update], kind.update),
+        ("touched", chosen[n_update : n_update + n_touch], kind.touch),
+    ):
         for position in sorted(positions):
             record = orjson.loads(rows[position].detail or rows[position].blob)
             change(record, rng, stamp_ms)
             rows[position] = kind.to_row(record, stamp_ms)
             changed[label].append(public_id(rows[position].key))
-    for position in sorted(chosen[n_update + n_touch:]):
+    for position in sorted(chosen[n_update + n_touch :]):
         changed["deleted"].append(public_id(rows[position].key))
         rows[position] = None
     for record in kind.create(dataset, rng, n_insert, stamp_ms) if n_insert else []:
@@ -112,18 +126,29 @@ def _next_ids(dataset: Dataset, kind: str, rng: np.random.Generator, count: int)
     return ids
 
 
-def _create_cars(dataset: Dataset, rng: np.random.Generator, count: int, stamp_ms: int) -> list[Record]:
+def _create_cars(
+    dataset: Dataset, rng: np.random.Generator, count: int, stamp_ms: int
+) -> list[Record]:
     return cars.new_cars(rng, _next_ids(dataset, "cars", rng, count), dataset.dealers, stamp_ms)
 
 
-def _create_users(dataset: Dataset, rng: np.random.Generator, count: int, stamp_ms: int) -> list[Record]:
+def _create_users(
+    dataset: Dataset, rng: np.random.Generator, count: int, stamp_ms: int
+) -> list[Record]:
     return users.new_users(rng, _next_ids(dataset, "users", rng, count), stamp_ms)
 
 
-def _create_stores(dataset: Dataset, rng: np.random.Generator, count: int, stamp_ms: int) -> list[Record]:
-    numbers = [dataset.highest_issued.get("stores", 0), *(int(code.rsplit("-", 1)[-1]) for code in dataset.stores.keys)]
+def _create_stores(
+    dataset: Dataset, rng: np.random.Generator, count: int, stamp_ms: int
+) -> list[Record]:
+    numbers = [
+        dataset.highest_issued.get("stores", 0),
+        *(int(code.rsplit("-", 1)[-1]) for code in dataset.stores.keys),
+    ]
     created = stores.new_stores(rng, max(numbers) + 1, count, stamp_ms)
-    dataset.highest_issued["stores"] = max([max(numbers), *(int(s["code"].rsplit("-", 1)[-1]) for s in created)])
+    dataset.highest_issued["stores"] = max(
+        [max(numbers), *(int(s["code"].rsplit("-", 1)[-1]) for s in created)]
+    )
     return created
 
 
@@ -134,36 +159,73 @@ def _store_for_each(dataset: Dataset, rng: np.random.Generator, count: int) -> l
     return [orjson.loads(dataset.stores.blobs[p]) for p in positions]
 
 
-def _create_store_users(dataset: Dataset, rng: np.random.Generator, count: int, stamp_ms: int) -> list[Record]:
+def _create_store_users(
+    dataset: Dataset, rng: np.random.Generator, count: int, stamp_ms: int
+) -> list[Record]:
     ids = _next_ids(dataset, "store_users", rng, count)
-    return [user for store, user_id in zip(_store_for_each(dataset, rng, count), ids.tolist())
-            for user in stores.new_store_users(rng, store["code"], np.array([user_id]), stamp_ms)]
+    return [
+        user
+        for store, user_id in zip(_store_for_each(dataset, rng, count), ids.tolist())
+        for user in stores.new_store_users(rng, store["code"], np.array([user_id]), stamp_ms)
+    ]
 
 
-def _create_videos(dataset: Dataset, rng: np.random.Generator, count: int, stamp_ms: int) -> list[Record]:
+def _create_videos(
+    dataset: Dataset, rng: np.random.Generator, count: int, stamp_ms: int
+) -> list[Record]:
     ids = _next_ids(dataset, "videos", rng, count)
-    return [video for store, video_id in zip(_store_for_each(dataset, rng, count), ids.tolist())
-            for video in stores.new_videos(rng, store, np.array([video_id]), stamp_ms)]
+    return [
+        video
+        for store, video_id in zip(_store_for_each(dataset, rng, count), ids.tolist())
+        for video in stores.new_videos(rng, store, np.array([video_id]), stamp_ms)
+    ]
 
 
-def _create_contacts(dataset: Dataset, rng: np.random.Generator, count: int, stamp_ms: int) -> list[Record]:
+def _create_contacts(
+    dataset: Dataset, rng: np.random.Generator, count: int, stamp_ms: int
+) -> list[Record]:
     workspace_ids = dataset.workspace_ids()
     chosen = [workspace_ids[i] for i in rng.integers(0, len(workspace_ids), count).tolist()]
     return contacts.new_contacts(rng, chosen, stamp_ms)
 
 
 TABLE_KINDS: dict[str, TableKind] = {
-    "cars": TableKind("cars", cars.update_car, cars.touch_car, lambda r, ms: Row(r["id"], to_blob(r), ms),
-                      _create_cars),
+    "cars": TableKind(
+        "cars",
+        cars.update_car,
+        cars.touch_car,
+        lambda r, ms: Row(r["id"], to_blob(r), ms),
+        _create_cars,
+    ),
     "users": TableKind("users", users.update_user, users.touch_user, users.user_row, _create_users),
-    "stores": TableKind("stores", stores.update_store, stores.touch, lambda r, ms: Row(r["code"], to_blob(r), ms),
-                        _create_stores),
-    "store_users": TableKind("store_users", stores.update_store_user, stores.touch,
-                             lambda r, ms: Row((r["store_code"], r["id"]), to_blob(r), ms), _create_store_users),
-    "store_videos": TableKind("videos", stores.update_video, stores.touch,
-                              lambda r, ms: Row((r["store_code"], r["id"]), to_blob(r), ms), _create_videos),
-    "contacts": TableKind("contacts", contacts.update_contact, contacts.touch_contact,
-                          lambda r, ms: Row((r["workspace_id"], r["id"]), to_blob(r), ms), _create_contacts),
+    "stores": TableKind(
+        "stores",
+        stores.update_store,
+        stores.touch,
+        lambda r, ms: Row(r["code"], to_blob(r), ms),
+        _create_stores,
+    ),
+    "store_users": TableKind(
+        "store_users",
+        stores.update_store_user,
+        stores.touch,
+        lambda r, ms: Row((r["store_code"], r["id"]), to_blob(r), ms),
+        _create_store_users,
+    ),
+    "store_videos": TableKind(
+        "videos",
+        stores.update_video,
+        stores.touch,
+        lambda r, ms: Row((r["store_code"], r["id"]), to_blob(r), ms),
+        _create_videos,
+    ),
+    "contacts": TableKind(
+        "contacts",
+        contacts.update_contact,
+        contacts.touch_contact,
+        lambda r, ms: Row((r["workspace_id"], r["id"]), to_blob(r), ms),
+        _create_contacts,
+    ),
 }
 MUTABLE_SOURCES = (*TABLE_KINDS, "pvp")
 
@@ -172,5 +234,7 @@ def delete_user(dataset: Dataset, user_id: int) -> bool:
     """Remove one user (the hostile "deleted between list and detail"); False if already gone."""
     if dataset.users.position(user_id) is None:
         return False
-    dataset.users = RecordTable.from_rows([row for row in dataset.users.rows() if row.key != user_id], presorted=True)
+    dataset.users = RecordTable.from_rows(
+        [row for row in dataset.users.rows() if row.key != user_id], presorted=True
+    )
     return True

@@ -8,8 +8,9 @@ on every fetch, and the normal form is what every other profile serves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 import xxhash
@@ -18,13 +19,23 @@ from sync_pipeline.upstream.data.table import RecordTable, to_blob
 
 # Share of records of each kind that get each oddity (a record gets at most one).
 ODDITY_RATES: tuple[tuple[str, float], ...] = (
-    ("nul", 0.003), ("emoji", 0.005), ("long_text", 0.001),
-    ("extra_fields", 0.01), ("missing_optional", 0.005), ("wrong_type", 0.002),
+    ("nul", 0.003),
+    ("emoji", 0.005),
+    ("long_text", 0.001),
+    ("extra_fields", 0.01),
+    ("missing_optional", 0.005),
+    ("wrong_type", 0.002),
 )
 EMOJI = " ✨👩🏽‍💻🇯🇵🔥"
-_PHRASE = "Lorem ipsum dolor sit amet — ünïcödé ✓ 日本語のテキスト, Ελληνικά, עברית, русский текст. "
+_PHRASE = (
+    "Lorem ipsum dolor sit amet — ünïcödé ✓ 日本語のテキスト, Ελληνικά, עברית, русский текст. "
+)
 LONG_TEXT = (_PHRASE * (10_240 // len(_PHRASE) + 1))[:10_240]
-EXTRA_FIELDS = {"x_trace_id": "7f9c2ab4e1d04c55", "_links": {"self": {"href": "/v2/legacy"}}, "legacy_ref": None}
+EXTRA_FIELDS = {
+    "x_trace_id": "7f9c2ab4e1d04c55",
+    "_links": {"self": {"href": "/v2/legacy"}},
+    "legacy_ref": None,
+}
 
 
 @dataclass(frozen=True)
@@ -60,8 +71,14 @@ def oddity_of(seed: int, kind: str, key: Any) -> str | None:
 
 
 def _applies(name: str, fields: OddityFields) -> bool:
-    return {"nul": fields.text, "emoji": fields.text, "long_text": fields.long_text, "extra_fields": True,
-            "missing_optional": fields.optional, "wrong_type": fields.wrong_type}[name] is not None
+    return {
+        "nul": fields.text,
+        "emoji": fields.text,
+        "long_text": fields.long_text,
+        "extra_fields": True,
+        "missing_optional": fields.optional,
+        "wrong_type": fields.wrong_type,
+    }[name] is not None
 
 
 def make_odd(record: dict[str, Any], kind: str, oddity: str) -> dict[str, Any]:
@@ -93,8 +110,9 @@ def _update(record: dict[str, Any], path: str, change: Callable[[Any], Any]) -> 
     target[leaf] = change(target.get(leaf))
 
 
-def hostile_blobs(seed: int, kind: str, summary_fields: tuple[str, ...] | None = None
-                  ) -> Callable[[RecordTable], tuple[list[bytes], list[bytes] | None]]:
+def hostile_blobs(
+    seed: int, kind: str, summary_fields: tuple[str, ...] | None = None
+) -> Callable[[RecordTable], tuple[list[bytes], list[bytes] | None]]:
     """Builder for `RecordTable.variant`: the table's blobs with the odd records swapped in.
 
     With `summary_fields` (users) the oddity is applied to the detail and the summary is cut

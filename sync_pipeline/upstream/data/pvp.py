@@ -24,37 +24,171 @@ BRACKETS = ("2v2", "3v3", "rbg", "shuffle")
 SEASON = 41
 PRIVATE_RATE, RENAMED_RATE = 0.03, 0.015
 REALMS = {
-    "us": ("illidan", "tichondrius", "area-52", "stormrage", "sargeras", "zuljin", "malganis", "frostmourne",
-           "barthilas"),
-    "eu": ("tarren-mill", "kazzak", "draenor", "silvermoon", "ravencrest", "twisting-nether", "argent-dawn", "hyjal",
-           "ysondre"),
+    "us": (
+        "illidan",
+        "tichondrius",
+        "area-52",
+        "stormrage",
+        "sargeras",
+        "zuljin",
+        "malganis",
+        "frostmourne",
+        "barthilas",
+    ),
+    "eu": (
+        "tarren-mill",
+        "kazzak",
+        "draenor",
+        "silvermoon",
+        "ravencrest",
+        "twisting-nether",
+        "argent-dawn",
+        "hyjal",
+        "ysondre",
+    ),
     "kr": ("azshara", "hyjal", "burning-legion", "durotan", "windrunner", "alexstrasza"),
     "tw": ("shadowmoon", "world-tree", "arthas", "wrathbringer", "nightsong", "skywall"),
 }
 CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Warrior", ("Arms", "Fury", "Protection")), ("Paladin", ("Holy", "Protection", "Retribution")),
-    ("Hunter", ("Beast Mastery", "Marksmanship", "Survival")), ("Rogue", ("Assassination", "Outlaw", "Subtlety")),
-    ("Priest", ("Discipline", "Holy", "Shadow")), ("Death Knight", ("Blood", "Frost", "Unholy")),
-    ("Shaman", ("Elemental", "Enhancement", "Restoration")), ("Mage", ("Arcane", "Fire", "Frost")),
-    ("Warlock", ("Affliction", "Demonology", "Destruction")), ("Monk", ("Brewmaster", "Mistweaver", "Windwalker")),
-    ("Druid", ("Balance", "Feral", "Guardian", "Restoration")), ("Demon Hunter", ("Havoc", "Vengeance")),
+    ("Warrior", ("Arms", "Fury", "Protection")),
+    ("Paladin", ("Holy", "Protection", "Retribution")),
+    ("Hunter", ("Beast Mastery", "Marksmanship", "Survival")),
+    ("Rogue", ("Assassination", "Outlaw", "Subtlety")),
+    ("Priest", ("Discipline", "Holy", "Shadow")),
+    ("Death Knight", ("Blood", "Frost", "Unholy")),
+    ("Shaman", ("Elemental", "Enhancement", "Restoration")),
+    ("Mage", ("Arcane", "Fire", "Frost")),
+    ("Warlock", ("Affliction", "Demonology", "Destruction")),
+    ("Monk", ("Brewmaster", "Mistweaver", "Windwalker")),
+    ("Druid", ("Balance", "Feral", "Guardian", "Restoration")),
+    ("Demon Hunter", ("Havoc", "Vengeance")),
     ("Evoker", ("Devastation", "Preservation", "Augmentation")),
 )
-LATIN_SYLLABLES = ("ka", "zu", "thra", "mor", "el", "un", "dra", "ri", "ël", "vy", "nx", "sha", "gor", "li", "ä",
-                   "bel", "ith", "ro", "æ", "ka", "fen", "os", "tyr", "ñ", "ul", "ven", "qi", "ró", "za", "mi")
-HANGUL_SYLLABLES = ("하", "늘", "바", "람", "검", "달", "빛", "별", "사", "냥", "꾼", "불", "꽃", "용", "기", "사", "마", "법")
-HAN_CHARACTERS = ("風", "雲", "影", "龍", "月", "光", "劍", "火", "夜", "星", "神", "獵", "魔", "法", "聖", "騎")
-SLOTS = ("HEAD", "NECK", "SHOULDER", "BACK", "CHEST", "WRIST", "HANDS", "WAIST", "LEGS", "FEET",
-         "FINGER_1", "FINGER_2", "TRINKET_1", "TRINKET_2", "MAIN_HAND", "OFF_HAND")
+LATIN_SYLLABLES = (
+    "ka",
+    "zu",
+    "thra",
+    "mor",
+    "el",
+    "un",
+    "dra",
+    "ri",
+    "ël",
+    "vy",
+    "nx",
+    "sha",
+    "gor",
+    "li",
+    "ä",
+    "bel",
+    "ith",
+    "ro",
+    "æ",
+    "ka",
+    "fen",
+    "os",
+    "tyr",
+    "ñ",
+    "ul",
+    "ven",
+    "qi",
+    "ró",
+    "za",
+    "mi",
+)
+HANGUL_SYLLABLES = (
+    "하",
+    "늘",
+    "바",
+    "람",
+    "검",
+    "달",
+    "빛",
+    "별",
+    "사",
+    "냥",
+    "꾼",
+    "불",
+    "꽃",
+    "용",
+    "기",
+    "사",
+    "마",
+    "법",
+)
+HAN_CHARACTERS = (
+    "風",
+    "雲",
+    "影",
+    "龍",
+    "月",
+    "光",
+    "劍",
+    "火",
+    "夜",
+    "星",
+    "神",
+    "獵",
+    "魔",
+    "法",
+    "聖",
+    "騎",
+)
+SLOTS = (
+    "HEAD",
+    "NECK",
+    "SHOULDER",
+    "BACK",
+    "CHEST",
+    "WRIST",
+    "HANDS",
+    "WAIST",
+    "LEGS",
+    "FEET",
+    "FINGER_1",
+    "FINGER_2",
+    "TRINKET_1",
+    "TRINKET_2",
+    "MAIN_HAND",
+    "OFF_HAND",
+)
 ENCHANTABLE = {"BACK", "CHEST", "WRIST", "LEGS", "FEET", "FINGER_1", "FINGER_2", "MAIN_HAND"}
-SLOT_NOUNS = {"HEAD": "Helm", "NECK": "Pendant", "SHOULDER": "Pauldrons", "BACK": "Drape", "CHEST": "Hauberk",
-              "WRIST": "Bracers", "HANDS": "Gauntlets", "WAIST": "Girdle", "LEGS": "Legplates", "FEET": "Sabatons",
-              "FINGER_1": "Band", "FINGER_2": "Signet", "TRINKET_1": "Insignia", "TRINKET_2": "Medallion",
-              "MAIN_HAND": "Greatblade", "OFF_HAND": "Bulwark"}
-ITEM_PREFIXES = ("Ashen Gladiator's", "Obsidian Gladiator's", "Verdant Duelist's", "Crimson Combatant's", "Ölgran's",
-                 "Dreamwoven", "Stormbound", "Cinderforged")
-ENCHANTS = ("Enchanted: +220 Versatility", "Enchanted: +150 Critical Strike", "Enchanted: Radiant Ward",
-            "Enchanted: Swift Stride", "Enchanted: Chant of Winged Grace", "Inscribed: Sapphire of Haste")
+SLOT_NOUNS = {
+    "HEAD": "Helm",
+    "NECK": "Pendant",
+    "SHOULDER": "Pauldrons",
+    "BACK": "Drape",
+    "CHEST": "Hauberk",
+    "WRIST": "Bracers",
+    "HANDS": "Gauntlets",
+    "WAIST": "Girdle",
+    "LEGS": "Legplates",
+    "FEET": "Sabatons",
+    "FINGER_1": "Band",
+    "FINGER_2": "Signet",
+    "TRINKET_1": "Insignia",
+    "TRINKET_2": "Medallion",
+    "MAIN_HAND": "Greatblade",
+    "OFF_HAND": "Bulwark",
+}
+ITEM_PREFIXES = (
+    "Ashen Gladiator's",
+    "Obsidian Gladiator's",
+    "Verdant Duelist's",
+    "Crimson Combatant's",
+    "Ölgran's",
+    "Dreamwoven",
+    "Stormbound",
+    "Cinderforged",
+)
+ENCHANTS = (
+    "Enchanted: +220 Versatility",
+    "Enchanted: +150 Critical Strike",
+    "Enchanted: Radiant Ward",
+    "Enchanted: Swift Stride",
+    "Enchanted: Chant of Winged Grace",
+    "Inscribed: Sapphire of Haste",
+)
 
 
 @dataclass(eq=False)
@@ -117,12 +251,18 @@ def add_characters(data: PvpData, rng: np.random.Generator, region: str, count: 
     ids = (data.next_id + np.cumsum(rng.integers(1, 40, count))).tolist()
     data.next_id = ids[-1] if ids else data.next_id
     for character_id, realm_index, class_index, spec, faction, fate, name in zip(
-            ids, realms, classes, specs, factions, fates, candidate_names(rng, region, count)):
+        ids, realms, classes, specs, factions, fates, candidate_names(rng, region, count)
+    ):
         realm, (class_name, specs_of_class) = REALMS[region][realm_index], CLASSES[class_index]
         name = unique_name(data, region, realm, name)
-        data.characters[character_id] = {"id": character_id, "name": name, "realm": realm, "class": class_name,
-                                         "spec": specs_of_class[spec % len(specs_of_class)],
-                                         "faction": ("alliance", "horde")[faction]}
+        data.characters[character_id] = {
+            "id": character_id,
+            "name": name,
+            "realm": realm,
+            "class": class_name,
+            "spec": specs_of_class[spec % len(specs_of_class)],
+            "faction": ("alliance", "horde")[faction],
+        }
         data.by_path[(region, realm, name.lower())] = character_id
         if fate < PRIVATE_RATE:
             data.private.add(character_id)
@@ -135,7 +275,10 @@ def candidate_names(rng: np.random.Generator, region: str, count: int) -> list[s
     syllables = {"kr": HANGUL_SYLLABLES, "tw": HAN_CHARACTERS}.get(region, LATIN_SYLLABLES)
     lengths = rng.integers(2, 4 if region in ("kr", "tw") else 5, count).tolist()
     picks = rng.integers(0, len(syllables), (count, 4)).tolist()
-    return ["".join(syllables[i] for i in row[:length]).capitalize() for row, length in zip(picks, lengths)]
+    return [
+        "".join(syllables[i] for i in row[:length]).capitalize()
+        for row, length in zip(picks, lengths)
+    ]
 
 
 def unique_name(data: PvpData, region: str, realm: str, name: str) -> str:
@@ -148,7 +291,9 @@ def unique_name(data: PvpData, region: str, realm: str, name: str) -> str:
     return candidate
 
 
-def entries_for(rng: np.random.Generator, character_ids: np.ndarray, bracket: str) -> list[list[int]]:
+def entries_for(
+    rng: np.random.Generator, character_ids: np.ndarray, bracket: str
+) -> list[list[int]]:
     """[character_id, rating, played, won] per character; better ratings win more often."""
     n = len(character_ids)
     top = {"2v2": 3300, "3v3": 3500, "rbg": 3000, "shuffle": 3200}[bracket]
@@ -159,11 +304,21 @@ def entries_for(rng: np.random.Generator, character_ids: np.ndarray, bracket: st
 
 
 def board_document(data: PvpData, board: Board) -> dict[str, Any]:
-    return {"season": SEASON, "region": board.region, "bracket": board.bracket,
-            "snapshot_at": iso_from_ms(board.snapshot_ms),
-            "entries": [{"rank": rank, "rating": rating, "character": data.characters[cid],
-                         "stats": {"played": played, "won": won, "lost": played - won}}
-                        for rank, (cid, rating, played, won) in enumerate(board.entries, start=1)]}
+    return {
+        "season": SEASON,
+        "region": board.region,
+        "bracket": board.bracket,
+        "snapshot_at": iso_from_ms(board.snapshot_ms),
+        "entries": [
+            {
+                "rank": rank,
+                "rating": rating,
+                "character": data.characters[cid],
+                "stats": {"played": played, "won": won, "lost": played - won},
+            }
+            for rank, (cid, rating, played, won) in enumerate(board.entries, start=1)
+        ],
+    }
 
 
 def _odd_entry(seed: int, entry: dict[str, Any]) -> dict[str, Any]:
@@ -181,8 +336,16 @@ def equipment(seed: int, data: PvpData, character_id: int) -> dict[str, Any]:
         legendary = slot == "MAIN_HAND" and rng.random() < 0.05
         quality = "LEGENDARY" if legendary else ("EPIC" if rng.random() < 0.85 else "RARE")
         name = f"{ITEM_PREFIXES[int(rng.integers(0, len(ITEM_PREFIXES)))]} {SLOT_NOUNS[slot]}"
-        enchants = [ENCHANTS[int(rng.integers(0, len(ENCHANTS)))]] if slot in ENCHANTABLE and rng.random() < 0.8 else []
-        item = {"id": int(rng.integers(180_000, 225_000)), "name": name, "quality": quality,
-                "item_level": int(rng.integers(606, 640)) + (20 if legendary else 0)}
+        enchants = (
+            [ENCHANTS[int(rng.integers(0, len(ENCHANTS)))]]
+            if slot in ENCHANTABLE and rng.random() < 0.8
+            else []
+        )
+        item = {
+            "id": int(rng.integers(180_000, 225_000)),
+            "name": name,
+            "quality": quality,
+            "item_level": int(rng.integers(606, 640)) + (20 if legendary else 0),
+        }
         items.append({"slot": slot, "item": item, "enchantments": enchants})
     return {"character_id": character_id, "equipped_items": items}

@@ -20,14 +20,18 @@ if TYPE_CHECKING:
     from sync_pipeline.upstream.data.mutate import MutationRequest
 
 
-def mutate_pvp(dataset: "Dataset", request: "MutationRequest", rng: np.random.Generator,
-               stamp_ms: int) -> dict[str, list[Any]]:
+def mutate_pvp(
+    dataset: Dataset, request: MutationRequest, rng: np.random.Generator, stamp_ms: int
+) -> dict[str, list[Any]]:
     data = dataset.pvp
     on_boards = sorted({entry[0] for board in data.boards.values() for entry in board.entries})
     n_update, n_touch, n_delete, n_insert = request.counts(len(on_boards))
-    chosen = [on_boards[i] for i in rng.permutation(len(on_boards))[: n_update + n_touch + n_delete].tolist()]
-    updated, touched = sorted(chosen[:n_update]), sorted(chosen[n_update:n_update + n_touch])
-    deleted = sorted(chosen[n_update + n_touch:])
+    chosen = [
+        on_boards[i]
+        for i in rng.permutation(len(on_boards))[: n_update + n_touch + n_delete].tolist()
+    ]
+    updated, touched = sorted(chosen[:n_update]), sorted(chosen[n_update : n_update + n_touch])
+    deleted = sorted(chosen[n_update + n_touch :])
     boards = data.boards.values()
     changed_boards = _update(boards, set(updated), rng) | _boards_holding(boards, set(touched))
     changed_boards |= _delete(boards, set(deleted))
@@ -70,12 +74,14 @@ def _delete(boards: Any, characters: set[int]) -> set[Board]:
     return changed
 
 
-def _insert(dataset: "Dataset", rng: np.random.Generator, count: int) -> tuple[list[int], set[Board]]:
+def _insert(dataset: Dataset, rng: np.random.Generator, count: int) -> tuple[list[int], set[Board]]:
     data, inserted, changed = dataset.pvp, [], set()
     for region_index in rng.integers(0, len(REGIONS), count).tolist():
         region = REGIONS[region_index]
         character_id = int(add_characters(data, rng, region, 1)[0])
-        for bracket in rng.permutation(BRACKETS)[: int(rng.integers(1, len(BRACKETS) + 1))].tolist():
+        for bracket in rng.permutation(BRACKETS)[
+            : int(rng.integers(1, len(BRACKETS) + 1))
+        ].tolist():
             board = data.boards[(region, bracket)]
             board.entries += entries_for(rng, np.array([character_id]), bracket)
             changed.add(board)

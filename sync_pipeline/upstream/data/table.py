@@ -8,8 +8,9 @@ indexes it caches (time windows, update order, hostile variants) stay valid for 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any
 
 import numpy as np
 import orjson
@@ -45,24 +46,36 @@ class RecordTable:
     updated_ms: np.ndarray
     details: list[bytes] | None = None
     _positions: dict[Any, int] | None = field(default=None, repr=False)
-    _windows: dict[tuple[int | None, int | None], np.ndarray] = field(default_factory=dict, repr=False)
+    _windows: dict[tuple[int | None, int | None], np.ndarray] = field(
+        default_factory=dict, repr=False
+    )
     _update_order: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
-    _variants: dict[str, tuple[list[bytes], list[bytes] | None]] = field(default_factory=dict, repr=False)
+    _variants: dict[str, tuple[list[bytes], list[bytes] | None]] = field(
+        default_factory=dict, repr=False
+    )
 
     @classmethod
-    def from_rows(cls, rows: Sequence[Row], presorted: bool = False) -> "RecordTable":
+    def from_rows(cls, rows: Sequence[Row], presorted: bool = False) -> RecordTable:
         ordered = rows if presorted else sorted(rows, key=lambda row: row.key)
         has_details = bool(ordered) and ordered[0].detail is not None
-        return cls(keys=[r.key for r in ordered], blobs=[r.blob for r in ordered],
-                   updated_ms=np.fromiter((r.updated_ms for r in ordered), dtype=np.int64, count=len(ordered)),
-                   details=[r.detail for r in ordered] if has_details else None)
+        return cls(
+            keys=[r.key for r in ordered],
+            blobs=[r.blob for r in ordered],
+            updated_ms=np.fromiter(
+                (r.updated_ms for r in ordered), dtype=np.int64, count=len(ordered)
+            ),
+            details=[r.detail for r in ordered] if has_details else None,
+        )
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def rows(self) -> list[Row]:
         details = self.details or [None] * len(self.keys)
-        return [Row(k, b, int(u), d) for k, b, u, d in zip(self.keys, self.blobs, self.updated_ms.tolist(), details)]
+        return [
+            Row(k, b, int(u), d)
+            for k, b, u, d in zip(self.keys, self.blobs, self.updated_ms.tolist(), details)
+        ]
 
     def position(self, key: Hashable) -> int | None:
         if self._positions is None:
@@ -103,10 +116,11 @@ class RecordTable:
         order, stamps = self._update_order
         lo = 0 if since_ms is None else int(np.searchsorted(stamps, since_ms, "left"))
         hi = len(order) if until_ms is None else int(np.searchsorted(stamps, until_ms, "left"))
-        return order[lo:max(lo, hi)]
+        return order[lo : max(lo, hi)]
 
-    def variant(self, name: str, build: Callable[["RecordTable"], tuple[list[bytes], list[bytes] | None]]
-                ) -> tuple[list[bytes], list[bytes] | None]:
+    def variant(
+        self, name: str, build: Callable[[RecordTable], tuple[list[bytes], list[bytes] | None]]
+    ) -> tuple[list[bytes], list[bytes] | None]:
         """Blobs (and details) as some other view serves them, e.g. with hostile oddities; built once."""
         if name not in self._variants:
             self._variants[name] = build(self)

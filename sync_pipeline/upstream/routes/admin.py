@@ -11,10 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from sync_pipeline.errors import ConfigError
+from sync_pipeline.upstream.data.churn import Churn
 from sync_pipeline.upstream.data.mutate import MutationRequest, mutate
 from sync_pipeline.upstream.profiles import ENDPOINTS, SOURCES
 from sync_pipeline.upstream.responses import ApiError
-from sync_pipeline.upstream.schemas import FaultsRequest, MutateRequest, ResetRequest
+from sync_pipeline.upstream.schemas import ChurnRequest, FaultsRequest, MutateRequest, ResetRequest
 from sync_pipeline.upstream.sizes import DataSizes
 from sync_pipeline.upstream.state import UpstreamState
 from sync_pipeline.upstream.stats import Stats
@@ -33,10 +34,15 @@ def _state(request: Request) -> UpstreamState:
 async def info(request: Request) -> dict[str, Any]:
     """Seed, sizes, record counts and the profile of each source."""
     state = _state(request)
-    return {"seed": state.seed, "sizes": state.dataset.sizes.as_dict(), "counts": state.dataset.counts(),
-            "generation_s": round(state.dataset.generation_s, 3), "mutations": state.dataset.mutations,
-            "profiles": {source: settings.profile for source, settings in state.settings.items()},
-            "token_required": state.auth.required}
+    return {
+        "seed": state.seed,
+        "sizes": state.dataset.sizes.as_dict(),
+        "counts": state.dataset.counts(),
+        "generation_s": round(state.dataset.generation_s, 3),
+        "mutations": state.dataset.mutations,
+        "profiles": {source: settings.profile for source, settings in state.settings.items()},
+        "token_required": state.auth.required,
+    }
 
 
 @router.post("/reset")
@@ -45,8 +51,12 @@ async def reset(body: ResetRequest, request: Request) -> dict[str, Any]:
     state = _state(request)
     sizes = _checked(lambda: DataSizes.from_mapping(body.sizes))
     state.reset_data(body.seed, sizes)
-    return {"seed": body.seed, "sizes": sizes.as_dict(), "counts": state.dataset.counts(),
-            "generation_s": round(state.dataset.generation_s, 3)}
+    return {
+        "seed": body.seed,
+        "sizes": sizes.as_dict(),
+        "counts": state.dataset.counts(),
+        "generation_s": round(state.dataset.generation_s, 3),
+    }
 
 
 @router.post("/mutate")
@@ -57,10 +67,46 @@ async def mutate_records(body: MutateRequest, request: Request) -> dict[str, Any
     return _checked(lambda: mutate(state.dataset, change, state.clock))
 
 
+@router.post("/churn")
+async def start_churn(body: ChurnRequest, request: Request) -> dict[str, Any]:
+    """Delete, insert and update records of one kind in the background for `seconds` (a running
+    spell is stopped first); answers at once."""
+    state = _state(request)
+    churn = _checked(lambda: Churn.checked(body.source, body.seconds, body.per_second))
+    if state.churn is not None:
+        state.churn.stop()
+    state.churn = churn
+    churn.start(lambda: state.dataset, state.clock)
+    return churn.as_json()
+
+
+@router.get("/churn")
+async def churn_progress(request: Request) -> dict[str, Any]:
+    """The current (or last) churn spell: whether it runs and the exact ids changed per kind."""
+    state = _state(request)
+    if state.churn is None:
+        raise ApiError(404, "no_churn", "no churn was started")
+    return state.churn.as_json()
+
+
+@router.post("/churn/stop")
+async def stop_churn(request: Request) -> dict[str, Any]:
+    """Stop the running churn spell now; answers its final state like `GET /_admin/churn`."""
+    state = _state(request)
+    if state.churn is None:
+        raise ApiError(404, "no_churn", "no churn was started")
+    state.churn.stop()
+    return state.churn.as_json()
+
+
 @router.get("/faults")
 async def faults(request: Request) -> dict[str, Any]:
     """The effective settings of every source."""
-    return {"sources": {source: settings.as_json() for source, settings in _state(request).settings.items()}}
+    return {
+        "sources": {
+            source: settings.as_json() for source, settings in _state(request).settings.items()
+        }
+    }
 
 
 @router.post("/faults")
@@ -68,8 +114,11 @@ async def set_faults(body: FaultsRequest, request: Request) -> dict[str, Any]:
     """Set a profile and/or override rates, limits and latencies for one source or all (`*`)."""
     state = _state(request)
     sources = list(SOURCES) if body.source == "*" else [body.source]
-    if body.endpoint is not None and (body.endpoint not in ENDPOINTS or ENDPOINTS[body.endpoint].source not in sources
-                                      or len(sources) != 1):
+    if body.endpoint is not None and (
+        body.endpoint not in ENDPOINTS
+        or ENDPOINTS[body.endpoint].source not in sources
+        or len(sources) != 1
+    ):
         message = f"endpoint {body.endpoint!r} is not an endpoint of source {body.source!r}"
         raise ApiError(400, "invalid_request", message)
     overrides = body.model_dump(exclude_unset=True, exclude={"source", "endpoint", "profile"})

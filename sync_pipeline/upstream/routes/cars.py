@@ -20,6 +20,13 @@ def list_cars(state: UpstreamState, request: Request, admission: Admission) -> b
     since, until = time_param(request, "updated_since"), time_param(request, "updated_until")
     table = state.dataset.cars
     blobs = served_blobs(table, state.seed, "cars", admission.hostile_data)
-    positions = range(len(table)) if since is None and until is None else table.in_window(since, until)
+    positions = (
+        range(len(table)) if since is None and until is None else table.in_window(since, until)
+    )
     items = numbered_page(blobs, positions, page, size, admission)
-    return b'{"items":[%s],"page":%d,"page_size":%d,"total":%d}' % (join(items), page, size, len(positions))
+    return b'{"items":[%s],"page":%d,"page_size":%d,"total":%d}' % (
+        join(items),
+        page,
+        size,
+        len(positions),
+    )

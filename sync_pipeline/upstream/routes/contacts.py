@@ -34,7 +34,15 @@ def list_contacts(state: UpstreamState, request: Request, admission: Admission) 
     lo, hi = table.group_range(workspace_id)
     blobs = served_blobs(table, state.seed, "contacts", admission.hostile_data)
     positions = table.in_window(since, None) if since is not None else None
-    items, last = cursor_page(table, blobs, lo, hi, (workspace_id, after) if after is not None else None, limit,
-                              admission, positions)
+    items, last = cursor_page(
+        table,
+        blobs,
+        lo,
+        hi,
+        (workspace_id, after) if after is not None else None,
+        limit,
+        admission,
+        positions,
+    )
     cursor = b"null" if last is None else b'"%s"' % encode_cursor("contact", last[1]).encode()
     return b'{"data":[%s],"next_cursor":%s}' % (join(items), cursor)

@@ -28,5 +28,7 @@ def get_equipment(state: UpstreamState, request: Request, admission: Admission) 
     if character_id is None or character_id in data.renamed:
         raise ApiError(404, "character_not_found", f"no character {name} on {region}/{realm}")
     if character_id in data.private:
-        raise ApiError(404, "character_private", f"the profile of {name} on {region}/{realm} is private")
+        raise ApiError(
+            404, "character_private", f"the profile of {name} on {region}/{realm} is private"
+        )
     return orjson.dumps(equipment(state.seed, data, character_id))

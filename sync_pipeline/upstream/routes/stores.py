@@ -35,7 +35,9 @@ def list_store_videos(state: UpstreamState, request: Request, admission: Admissi
     return _members(state, request, admission, state.dataset.videos, "store_videos")
 
 
-def _members(state: UpstreamState, request: Request, admission: Admission, table: RecordTable, kind: str) -> bytes:
+def _members(
+    state: UpstreamState, request: Request, admission: Admission, table: RecordTable, kind: str
+) -> bytes:
     code = request.path_params["code"]
     if state.dataset.stores.position(code) is None:
         raise ApiError(404, "store_not_found", f"store {code} does not exist")

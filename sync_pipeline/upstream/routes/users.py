@@ -28,7 +28,12 @@ def list_users(state: UpstreamState, request: Request, admission: Admission) -> 
     items = numbered_page(summaries, positions, page, per_page, admission)
     total = len(positions)
     return b'{"data":[%s],"page":%d,"per_page":%d,"total":%d,"total_pages":%d}' % (
-        join(items), page, per_page, total, -(-total // per_page))
+        join(items),
+        page,
+        per_page,
+        total,
+        -(-total // per_page),
+    )
 
 
 def get_user(state: UpstreamState, request: Request, admission: Admission) -> bytes:
@@ -58,4 +63,8 @@ def _vanishes(state: UpstreamState, user_id: int) -> bool:
     share = state.settings["users"].vanishing_users
     if share <= 0:
         return False
-    return xxhash.xxh64_intdigest(f"vanish:{user_id}".encode(), state.seed & 0xFFFFFFFFFFFFFFFF) / 2**64 < share
+    return (
+        xxhash.xxh64_intdigest(f"vanish:{user_id}".encode(), state.seed & 0xFFFFFFFFFFFFFFFF)
+        / 2**64
+        < share
+    )

@@ -1,22 +1,30 @@
 """Fixtures for the cars pipeline: a database and an upstream of the test's own, wired through
 the environment exactly as a user would configure them."""
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import dagster as dg
 import pytest
 
 from sync_pipeline.definitions import defs
-from sync_pipeline_tests.run_results import check_results, materialization_metadata  # noqa: F401 (re-exported)
 from sync_pipeline.defs.cars.jobs import CARS_SOURCE_SYNC
+from sync_pipeline_tests.run_results import check_results, materialization_metadata  # noqa: F401 (re-exported)
 
 CAR_COUNT = 3000
 
 
 @pytest.fixture
 def cars_upstream(upstream_factory):
-    return upstream_factory(sizes={"cars": CAR_COUNT, "users": 10, "stores": 1, "leaderboard_entries": 10,
-                                   "contacts": 10, "workspaces": 1})
+    return upstream_factory(
+        sizes={
+            "cars": CAR_COUNT,
+            "users": 10,
+            "stores": 1,
+            "leaderboard_entries": 10,
+            "contacts": 10,
+            "workspaces": 1,
+        }
+    )
 
 
 @pytest.fixture
@@ -35,16 +43,19 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-def run_cars(instance: dg.DagsterInstance, *, full_refresh: bool = False, partition: str | None = None,
-             **config) -> dg.ExecuteInProcessResult:
+def run_cars(
+    instance: dg.DagsterInstance,
+    *,
+    full_refresh: bool = False,
+    partition: str | None = None,
+    **config,
+) -> dg.ExecuteInProcessResult:
     """Materialize the cars assets through Dagster, as the UI or `sync-pipeline sync` would."""
     job = defs.resolve_job_def("cars_sync_job")
     op_config = {**config, "full_refresh": full_refresh}
     run_config = {"ops": {"cars_sync": {"config": op_config}}}
     tags = CARS_SOURCE_SYNC.full_refresh_tags() if full_refresh else {}
     key = None if full_refresh else partition
-    return job.execute_in_process(instance=instance, run_config=run_config, tags=tags, partition_key=key,
-                                  raise_on_error=False)
-
-
-
+    return job.execute_in_process(
+        instance=instance, run_config=run_config, tags=tags, partition_key=key, raise_on_error=False
+    )

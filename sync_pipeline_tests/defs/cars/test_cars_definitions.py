@@ -1,10 +1,13 @@
 """The cars schedules and backfill policy are what the issue says."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from sync_pipeline.dagster_private import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 from sync_pipeline.definitions import defs
 from sync_pipeline.defs.cars.assets import cars_sync
 from sync_pipeline.defs.cars.jobs import cars_hourly_schedule, cars_nightly_full_refresh_schedule
@@ -28,7 +31,9 @@ def test_schedules_are_off_by_default():
 
 
 def test_hourly_schedule_syncs_today_and_at_midnight_yesterday_too():
-    at = lambda hour: dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 20, hour, 5, tzinfo=timezone.utc))
+    at = lambda hour: dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 20, hour, 5, tzinfo=UTC)
+    )
     midday = list(cars_hourly_schedule(at(13)))
     assert [r.partition_key for r in midday] == ["2026-11-20"]
     midnight = list(cars_hourly_schedule(at(0)))
@@ -37,7 +42,9 @@ def test_hourly_schedule_syncs_today_and_at_midnight_yesterday_too():
 
 
 def test_nightly_full_refresh_covers_every_partition_in_one_run():
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 20, 2, 30, tzinfo=timezone.utc))
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 20, 2, 30, tzinfo=UTC)
+    )
     request = cars_nightly_full_refresh_schedule(context)
     keys = cars_daily_partitions.get_partition_keys()
     assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == keys[0]

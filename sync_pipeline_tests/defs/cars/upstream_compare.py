@@ -8,8 +8,24 @@ import httpx
 import psycopg
 from psycopg import sql
 
-FIELDS = ("id", "vin", "make", "model", "year", "trim", "price", "mileage", "color", "fuel", "dealer",
-          "features", "listed_at", "updated_at", "scraped_at", "views")
+FIELDS = (
+    "id",
+    "vin",
+    "make",
+    "model",
+    "year",
+    "trim",
+    "price",
+    "mileage",
+    "color",
+    "fuel",
+    "dealer",
+    "features",
+    "listed_at",
+    "updated_at",
+    "scraped_at",
+    "views",
+)
 TIMESTAMPS = {"listed_at", "updated_at", "scraped_at"}
 
 
@@ -31,7 +47,7 @@ def normalise(car: dict[str, Any]) -> dict[str, Any]:
     for name in FIELDS:
         value = car.get(name)
         if name in TIMESTAMPS and value is not None:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = datetime.fromisoformat(value)
         elif name == "price" and value is not None:
             value = Decimal(value)
         out[name] = value
@@ -41,7 +57,8 @@ def normalise(car: dict[str, Any]) -> dict[str, Any]:
 def stored_cars(conninfo: str, live_only: bool = True) -> dict[int, dict[str, Any]]:
     query = sql.SQL("SELECT {} FROM cars {}").format(
         sql.SQL(", ").join(map(sql.Identifier, FIELDS)),
-        sql.SQL("WHERE deleted_at IS NULL" if live_only else ""))
+        sql.SQL("WHERE deleted_at IS NULL" if live_only else ""),
+    )
     with psycopg.connect(conninfo) as conn:
         rows = conn.execute(query).fetchall()
     return {row[0]: dict(zip(FIELDS, row)) for row in rows}
@@ -52,4 +69,6 @@ VOLATILE = ("updated_at", "scraped_at", "views")
 
 def business_fields(cars: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """The cars without their volatile fields (stored rows keep those of the last real change)."""
-    return {car_id: {k: v for k, v in car.items() if k not in VOLATILE} for car_id, car in cars.items()}
+    return {
+        car_id: {k: v for k, v in car.items() if k not in VOLATILE} for car_id, car in cars.items()
+    }

@@ -1,7 +1,7 @@
 """The reconcile (users_sync_job): a full refresh fills the table, a partition run repairs one
 day, both through the detector's classification and the worker's write path."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -17,7 +17,9 @@ from sync_pipeline_tests.defs.users.conftest import (
 )
 
 
-def test_full_refresh_fills_the_table_with_every_user_as_upstream_has_it(users_env, db_url, instance):
+def test_full_refresh_fills_the_table_with_every_user_as_upstream_has_it(
+    users_env, db_url, instance
+):
     result = reconcile(instance, full_refresh=True)
     assert result.success
     stored = stored_users(db_url)
@@ -36,7 +38,9 @@ def test_partition_reconcile_stores_exactly_the_changed_users(users_env, db_url,
     result = reconcile(instance, partition=mutation["updated_at"][:10])
     assert result.success
     changes = materialization_metadata(result, "users_changes")
-    assert changes["changed"] == len(updated) == materialization_metadata(result, "users")["updated"]
+    assert (
+        changes["changed"] == len(updated) == materialization_metadata(result, "users")["updated"]
+    )
     assert set(changes["changed_ids_sample"]) == updated
     assert changes["touch_only"] == len(touched)
     assert xmins(db_url, touched) == touched_before, "touch-only changes must not rewrite rows"
@@ -52,11 +56,17 @@ def test_full_refresh_soft_deletes_the_users_the_list_no_longer_shows(users_env,
     assert materialization_metadata(result, "users_changes")["missing_from_list"] == len(deleted)
     assert materialization_metadata(result, "users")["soft_deleted"] == len(deleted)
     assert set(stored_users(db_url, live_only=False)) - set(stored_users(db_url)) == deleted
-    gone = {uid: row for uid, row in stored_users(db_url, live_only=False).items() if uid in deleted}
-    assert all(row["status"] == "deleted" and row["deleted_at"] is not None for row in gone.values())
+    gone = {
+        uid: row for uid, row in stored_users(db_url, live_only=False).items() if uid in deleted
+    }
+    assert all(
+        row["status"] == "deleted" and row["deleted_at"] is not None for row in gone.values()
+    )
 
 
 def test_the_daily_schedule_reconciles_yesterday():
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc))
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
+    )
     request = users_daily_reconcile_schedule(context)
     assert (request.partition_key, request.run_key) == ("2026-11-22", "users-reconcile-2026-11-22")

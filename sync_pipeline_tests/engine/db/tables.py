@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import psycopg
 
-from sync_pipeline.engine.column_types import BIGINT, INTEGER, JSONB, TEXT, TIMESTAMPTZ, UUID, numeric
+from sync_pipeline.engine.column_types import (
+    BIGINT,
+    INTEGER,
+    JSONB,
+    TEXT,
+    TIMESTAMPTZ,
+    UUID,
+    numeric,
+)
 from sync_pipeline.engine.entity import Column, EntitySpec
 
 BOOKKEEPING_DDL = """
@@ -59,8 +67,14 @@ ITEMS = EntitySpec(
     volatile=frozenset({"seen_at", "fetched_at"}),
 )
 
-SHOP_ITEMS = EntitySpec(source=ITEMS.source, table=ITEMS.table, key=ITEMS.key, columns=ITEMS.columns,
-                        volatile=ITEMS.volatile, scope=("shop",))
+SHOP_ITEMS = EntitySpec(
+    source=ITEMS.source,
+    table=ITEMS.table,
+    key=ITEMS.key,
+    columns=ITEMS.columns,
+    volatile=ITEMS.volatile,
+    scope=("shop",),
+)
 
 ENTRIES = EntitySpec(
     source="pvp",
@@ -77,7 +91,15 @@ def create_test_tables(conn: psycopg.Connection) -> None:
 
 def item(id: int, shop: str = "s1", **fields) -> dict:
     """An `items` record as an API would send it."""
-    record = {"id": id, "shop": shop, "name": f"item {id}", "qty": id % 7, "price": f"{id % 100}.50",
-              "tags": {"colour": "red", "sizes": [1, 2]}, "ref": None, "seen_at": "2026-01-01T00:00:00Z"}
+    record = {
+        "id": id,
+        "shop": shop,
+        "name": f"item {id}",
+        "qty": id % 7,
+        "price": f"{id % 100}.50",
+        "tags": {"colour": "red", "sizes": [1, 2]},
+        "ref": None,
+        "seen_at": "2026-01-01T00:00:00Z",
+    }
     record.update(fields)
     return record

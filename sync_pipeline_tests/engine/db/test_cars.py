@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sync_pipeline.engine.table_check import check_table_matches_spec
@@ -26,7 +26,7 @@ def test_contract_cars_load_round_trip(db, pool):
     car = cars[0]
     assert row["price"] == Decimal(car["price"]) and row["features"] == car["features"]
     assert row["dealer"] == car["dealer"] and row["trim"] == car["trim"]
-    assert row["listed_at"] == datetime.fromisoformat(car["listed_at"]).astimezone(timezone.utc)
+    assert row["listed_at"] == datetime.fromisoformat(car["listed_at"]).astimezone(UTC)
 
 
 def test_upstream_updates_are_written_and_touches_are_not(db, pool):
@@ -45,17 +45,23 @@ def test_upstream_updates_are_written_and_touches_are_not(db, pool):
 
 def test_hostile_oddities(db, pool):
     cars = generate_cars(seed=3, count=60)
-    odd = {oddity: make_odd(cars[i], "cars", oddity)
-           for i, oddity in enumerate(("nul", "emoji", "long_text", "extra_fields", "missing_optional", "wrong_type"))}
+    odd = {
+        oddity: make_odd(cars[i], "cars", oddity)
+        for i, oddity in enumerate(
+            ("nul", "emoji", "long_text", "extra_fields", "missing_optional", "wrong_type")
+        )
+    }
     result = sync(pool, CARS, cars, page_size=20)
-    assert (result.inserted, result.quarantined) == (58, 2)
+    assert (result.inserted, result.quarantined, result.sanitized_values) == (59, 1, 1)
     reasons = {r["record_key"]: r["reason"] for r in quarantine(db)}
-    assert reasons == {str(odd["nul"]["id"]): "model: contains a NUL character, which PostgreSQL text and jsonb "
-                                              "cannot store",
-                       str(odd["wrong_type"]["id"]): "mileage: expected an integer, got str '87k mi'"}
+    assert reasons == {
+        str(odd["wrong_type"]["id"]): "mileage: expected an integer, got str '87k mi'"
+    }
     rows = {r["id"]: r for r in table_rows(db, "cars")}
+    assert rows[odd["nul"]["id"]]["model"] == odd["nul"]["model"].replace("\x00", "")
     assert rows[odd["emoji"]["id"]]["model"] == odd["emoji"]["model"]
     assert len(rows[odd["long_text"]["id"]]["trim"]) > 10_000
-    assert rows[odd["extra_fields"]["id"]]["extra"] == json.loads(json.dumps(
-        {k: odd["extra_fields"][k] for k in ("x_trace_id", "_links", "legacy_ref")}))
+    assert rows[odd["extra_fields"]["id"]]["extra"] == json.loads(
+        json.dumps({k: odd["extra_fields"][k] for k in ("x_trace_id", "_links", "legacy_ref")})
+    )
     assert rows[odd["missing_optional"]["id"]]["trim"] is None

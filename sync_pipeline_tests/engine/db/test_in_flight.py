@@ -19,6 +19,7 @@ def test_batches_commit_in_submission_order_even_when_a_later_one_is_faster():
                 wait_for_previous()
                 committed.append(name)
                 return name
+
             return run
 
         batches.submit({1}, work("first", first_may_finish))
@@ -35,7 +36,9 @@ def test_a_batch_overlapping_one_in_flight_waits_for_it():
         batches = InFlightBatches(executor, limit=2, on_result=lambda _: None)
         batches.submit({1, 2}, lambda wait_for_previous: (release.wait(5), started.append("a")))
         threading.Timer(0.2, release.set).start()
-        batches.submit({2, 3}, lambda wait_for_previous: started.append("b"))  # returns once "a" is done
+        batches.submit(
+            {2, 3}, lambda wait_for_previous: started.append("b")
+        )  # returns once "a" is done
         assert started[0] == "a"
         batches.drain()
     assert started == ["a", "b"]

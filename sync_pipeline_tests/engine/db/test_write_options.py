@@ -13,10 +13,13 @@ def test_environment_overrides_batching(monkeypatch):
     assert WriteOptions.from_env().batch_size == DEFAULT_BATCH_SIZE
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("BATCH_SIZE", "lots", "BATCH_SIZE must be a whole number, got 'lots'"),
-    ("PARALLEL_BATCHES", "0", "PARALLEL_BATCHES must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("BATCH_SIZE", "lots", "BATCH_SIZE must be a whole number, got 'lots'"),
+        ("PARALLEL_BATCHES", "0", "PARALLEL_BATCHES must be at least 1, got 0"),
+    ],
+)
 def test_bad_environment_values_are_config_errors(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=message):

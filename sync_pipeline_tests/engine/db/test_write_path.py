@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -20,11 +20,13 @@ def test_first_load_inserts_typed_rows(tables, pool):
     assert len(rows) == 60
     first = rows[0]
     assert first["price"] == Decimal("1.50")
-    assert first["seen_at"] == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert first["seen_at"] == datetime(2026, 1, 1, tzinfo=UTC)
     assert first["tags"] == {"colour": "red", "sizes": [1, 2]}
     assert str(first["ref"]) == "6f9619ff-8b86-d011-b42d-00c04fc964ff"
     assert bytes(first["fingerprint"]) == fingerprint(records[0], ITEMS.fingerprint_excluded)
-    assert first["last_run_id"] == "run-1" and first["deleted_at"] is None and first["extra"] is None
+    assert (
+        first["last_run_id"] == "run-1" and first["deleted_at"] is None and first["extra"] is None
+    )
     assert result.checkpoint.status == "completed" and result.checkpoint.rows_done == 60
 
 
@@ -35,14 +37,18 @@ def test_unchanged_resync_writes_and_locks_nothing(tables, pool):
     result = sync(pool, ITEMS, [dict(r) for r in reversed(records)])
     assert (result.inserted, result.updated, result.unchanged) == (0, 0, 60)
     assert result.changed_keys == []
-    assert row_versions(tables, "items") == before  # same tuples, same xmin, xmax still 0: no write, no lock
+    assert (
+        row_versions(tables, "items") == before
+    )  # same tuples, same xmin, xmax still 0: no write, no lock
 
 
 def test_volatile_only_changes_are_not_changes(tables, pool):
     records = [item(i) for i in range(1, 21)]
     sync(pool, ITEMS, records)
     before = row_versions(tables, "items")
-    touched = [dict(r, seen_at="2027-05-05T05:05:05Z", fetched_at="2027-05-05T05:05:05Z") for r in records]
+    touched = [
+        dict(r, seen_at="2027-05-05T05:05:05Z", fetched_at="2027-05-05T05:05:05Z") for r in records
+    ]
     result = sync(pool, ITEMS, touched)
     assert result.unchanged == 20 and result.written == 0
     assert row_versions(tables, "items") == before
@@ -54,7 +60,9 @@ def test_changed_rows_are_rewritten_with_field_diffs(tables, pool):
     sync(pool, ITEMS, records, run_id="run-1")
     first_seen = {r["id"]: r["first_seen_at"] for r in table_rows(tables, "items")}
     changed = [dict(r) for r in records]
-    changed[2].update(price="99.99", tags={"colour": "blue", "sizes": [1, 2]}, seen_at="2027-01-01T00:00:00Z")
+    changed[2].update(
+        price="99.99", tags={"colour": "blue", "sizes": [1, 2]}, seen_at="2027-01-01T00:00:00Z"
+    )
     changed[5].update(name="renamed", surprise=True)
     result = sync(pool, ITEMS, changed, run_id="run-2")
     assert (result.inserted, result.updated, result.unchanged) == (0, 2, 18)
@@ -66,7 +74,9 @@ def test_changed_rows_are_rewritten_with_field_diffs(tables, pool):
         ("6", "name", "item 6", "renamed"),
     ]
     rows = {r["id"]: r for r in table_rows(tables, "items")}
-    assert rows[3]["seen_at"] == datetime(2027, 1, 1, tzinfo=timezone.utc)  # rewritten rows carry fresh volatile values
+    assert rows[3]["seen_at"] == datetime(
+        2027, 1, 1, tzinfo=UTC
+    )  # rewritten rows carry fresh volatile values
     assert rows[3]["last_run_id"] == "run-2" and rows[4]["last_run_id"] == "run-1"
     assert {k: r["first_seen_at"] for k, r in rows.items()} == first_seen
     assert rows[3]["synced_at"] > rows[4]["synced_at"]
@@ -93,7 +103,11 @@ def test_incremental_lookup_per_batch_gives_the_same_answer(tables, pool):
 
 
 def test_composite_keys(tables, pool):
-    entries = [{"region": r, "character_id": c, "rating": 1500 + c} for r in ("eu", "us") for c in range(30)]
+    entries = [
+        {"region": r, "character_id": c, "rating": 1500 + c}
+        for r in ("eu", "us")
+        for c in range(30)
+    ]
     assert sync(pool, ENTRIES, entries).inserted == 60
     entries[3]["rating"] = 9999
     result = sync(pool, ENTRIES, entries[:-1])
@@ -103,9 +117,27 @@ def test_composite_keys(tables, pool):
 
 
 def test_snapshot_scope_only_touches_its_scope(tables, pool):
-    sync(pool, SHOP_ITEMS, [item(i, shop="s1") for i in range(1, 41)], scope={"shop": "s1"}, partition="s1")
-    sync(pool, SHOP_ITEMS, [item(i, shop="s2") for i in range(41, 81)], scope={"shop": "s2"}, partition="s2")
-    result = sync(pool, SHOP_ITEMS, [item(i, shop="s1") for i in range(1, 40)], scope={"shop": "s1"}, partition="s1")
+    sync(
+        pool,
+        SHOP_ITEMS,
+        [item(i, shop="s1") for i in range(1, 41)],
+        scope={"shop": "s1"},
+        partition="s1",
+    )
+    sync(
+        pool,
+        SHOP_ITEMS,
+        [item(i, shop="s2") for i in range(41, 81)],
+        scope={"shop": "s2"},
+        partition="s2",
+    )
+    result = sync(
+        pool,
+        SHOP_ITEMS,
+        [item(i, shop="s1") for i in range(1, 40)],
+        scope={"shop": "s1"},
+        partition="s1",
+    )
     assert (result.unchanged, result.soft_deleted, result.soft_deleted_keys) == (39, 1, [40])
     assert result.snapshot.live_before == 40
     deleted = [r["id"] for r in table_rows(tables, "items") if r["deleted_at"] is not None]
@@ -121,7 +153,9 @@ def test_a_table_that_does_not_match_its_spec_is_refused(tables, pool):
 
 def test_a_not_null_column_must_be_required_in_the_spec(tables, pool):
     tables.execute("ALTER TABLE items ALTER COLUMN qty SET NOT NULL")
-    with pytest.raises(SpecError, match="column 'qty' is NOT NULL without a default, but not required"):
+    with pytest.raises(
+        SpecError, match="column 'qty' is NOT NULL without a default, but not required"
+    ):
         sync(pool, ITEMS, [item(1)])
 
 

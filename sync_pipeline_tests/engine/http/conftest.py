@@ -8,8 +8,9 @@ fixtures of the top-level conftest); nothing of ours is mocked. Settings here ar
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,9 +20,18 @@ from sync_pipeline.engine.http.transport import AiohttpTransport
 from sync_pipeline.upstream.process import UpstreamProcess
 from sync_pipeline_tests.conftest import TEST_UPSTREAM_SIZES
 
-QUICK = dict(rps=None, concurrency=8, max_queue=8, backoff_base_s=0.02, backoff_cap_s=0.2, max_attempts=8,
-             total_budget_s=30.0, breaker_threshold=50, breaker_open_s=1.0,
-             timeouts=Timeouts(connect_s=2.0, read_s=1.0, write_s=2.0, pool_s=5.0))
+QUICK = {
+    "rps": None,
+    "concurrency": 8,
+    "max_queue": 8,
+    "backoff_base_s": 0.02,
+    "backoff_cap_s": 0.2,
+    "max_attempts": 8,
+    "total_budget_s": 30.0,
+    "breaker_threshold": 50,
+    "breaker_open_s": 1.0,
+    "timeouts": Timeouts(connect_s=2.0, read_s=1.0, write_s=2.0, pool_s=5.0),
+}
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +99,9 @@ def transport_name(request: pytest.FixtureRequest) -> str:
 
 
 def recording_transport(name: str, connections: int = 8) -> RecordingTransport:
-    inner = AiohttpTransport(connections) if name == "aiohttp" else httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(max_connections=connections))
+    inner = (
+        AiohttpTransport(connections)
+        if name == "aiohttp"
+        else httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=connections))
+    )
     return RecordingTransport(inner)

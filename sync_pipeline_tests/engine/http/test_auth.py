@@ -11,9 +11,10 @@ import pytest
 from sync_pipeline.engine.http.client import ApiClient
 from sync_pipeline.engine.http.errors import AuthError
 from sync_pipeline.upstream.auth import token_label
+from sync_pipeline_tests.secret_scan import TEST_TOKENS
 
-SERVER_TOKEN = "srv-tok-4b1d9e77c2"
-WRONG_TOKEN = "wrong-tok-93f0aa51e6"
+SERVER_TOKEN = TEST_TOKENS["upstream"]
+WRONG_TOKEN = TEST_TOKENS["wrong"]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,9 @@ def token_upstream():
         yield server
 
 
-def test_401_fails_fast_with_a_message_that_does_not_contain_the_token(token_upstream, quick_config, caplog):
+def test_401_fails_fast_with_a_message_that_does_not_contain_the_token(
+    token_upstream, quick_config, caplog
+):
     caplog.set_level(logging.DEBUG)
     config = quick_config(token_upstream.url, token=WRONG_TOKEN, name="cars")
 
@@ -40,8 +43,15 @@ def test_401_fails_fast_with_a_message_that_does_not_contain_the_token(token_ups
     assert stats["unauthorized"] == 1 and stats["requests"] == 1, "a 401 must not be retried"
     assert error.status == 401 and error.code == "unauthorized"
     assert client.metrics.failed_requests["AuthError"] == 1 and not client.metrics.retries
-    shown = [str(error), repr(error), "".join(traceback.format_exception(error)), repr(client), repr(config),
-             str(client.metrics.snapshot()), caplog.text]
+    shown = [
+        str(error),
+        repr(error),
+        "".join(traceback.format_exception(error)),
+        repr(client),
+        repr(config),
+        str(client.metrics.snapshot()),
+        caplog.text,
+    ]
     for text in shown:
         assert WRONG_TOKEN not in text and SERVER_TOKEN not in text
     assert "token" in str(error)

@@ -29,4 +29,6 @@ def test_empty_and_single_value():
     histogram = LatencyHistogram()
     assert histogram.percentile(99) == 0.0 and histogram.summary_ms()["avg"] == 0.0
     histogram.record(0.012)
-    assert histogram.percentile(50) == pytest.approx(0.012) and histogram.summary_ms()["max"] == 12.0
+    assert (
+        histogram.percentile(50) == pytest.approx(0.012) and histogram.summary_ms()["max"] == 12.0
+    )

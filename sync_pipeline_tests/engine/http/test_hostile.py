@@ -20,8 +20,14 @@ from sync_pipeline.upstream.auth import token_label
 from sync_pipeline.upstream.process import UpstreamProcess
 from sync_pipeline_tests.conftest import TEST_UPSTREAM_SIZES
 
-HOSTILE = dict(rps=20.0, burst=1, concurrency=8, max_queue=8, throttle_slow_for_s=3.0,
-               timeouts=Timeouts(connect_s=2, read_s=0.4, pool_s=10))
+HOSTILE = {
+    "rps": 20.0,
+    "burst": 1,
+    "concurrency": 8,
+    "max_queue": 8,
+    "throttle_slow_for_s": 3.0,
+    "timeouts": Timeouts(connect_s=2, read_s=0.4, pool_s=10),
+}
 # Page sizes per transport: fault draws are fixed per (token, request), and with these every kind
 # of fault is met at least once (the test checks that it was).
 PAGE_SIZES = {"aiohttp": 50, "httpx": 100}
@@ -36,32 +42,48 @@ def hostile_upstream():
 
 def all_car_ids(calm: UpstreamProcess) -> list[Any]:
     """Every car id, from a calm upstream with the same seed and sizes (oddities never touch ids)."""
-    pages = [httpx.get(f"{calm.url}/cars", params={"page_size": 1000, "page": p}).json() for p in range(1, 6)]
+    pages = [
+        httpx.get(f"{calm.url}/cars", params={"page_size": 1000, "page": p}).json()
+        for p in range(1, 6)
+    ]
     return [car["id"] for page in pages for car in page["items"]]
 
 
-def test_every_car_exactly_once(hostile_upstream, upstream, quick_config, transport_name):
+def test_every_car_once_plus_only_newer_copies(
+    hostile_upstream, upstream, quick_config, transport_name
+):
     token = f"hostile-{transport_name}-{PAGE_SIZES[transport_name]}"
     config = quick_config(hostile_upstream.url, token=token, transport=transport_name, **HOSTILE)
     cars = PagedListing("/cars", "items", "page_size", PAGE_SIZES[transport_name])
 
-    async def run() -> tuple[list[Any], ApiClient]:
+    async def run() -> tuple[list[Any], int, ApiClient]:
         async with ApiClient(config) as client:
-            ids = [c["id"] async for p in fetch_pages(client, cars, lambda c: c["id"]) for c in p.records]
-            return ids, client
+            pages = [p async for p in fetch_pages(client, cars, lambda c: c["id"])]
+            return (
+                [c["id"] for p in pages for c in p.records],
+                sum(p.replaced for p in pages),
+                client,
+            )
 
-    ids, client = asyncio.run(run())
+    ids, replaced, client = asyncio.run(run())
     stats = hostile_upstream.admin("stats")["endpoints"]["cars.list"]["tokens"][token_label(token)]
     faults = stats["faults"]
-    assert len(ids) == len(set(ids)) == 5000
-    assert sorted(ids) == sorted(all_car_ids(upstream))
+    assert len(ids) - replaced == len(set(ids)) == 5000, (
+        "a repeat is passed on only as a newer copy"
+    )
+    assert sorted(set(ids)) == sorted(all_car_ids(upstream))
     assert client.metrics.duplicates_dropped == faults.get("shifted", 0) > 0
     assert client.metrics.throttled == stats["throttled"] > 0
     injected = {k for k, n in faults.items() if n} - {"shifted", "storm_started", "storm_429"}
     assert {"timeout", "dropped"} <= injected and injected & {"truncated", "not_json"}
     assert any(k.startswith("http_5") for k in injected)
     retried = client.metrics.retries
-    assert retried["timeout"] and retried["connection"] and retried["malformed"] and retried["server_error"]
+    assert (
+        retried["timeout"]
+        and retried["connection"]
+        and retried["malformed"]
+        and retried["server_error"]
+    )
 
 
 def test_every_store_exactly_once_on_a_cursor_walk(hostile_upstream, quick_config):
@@ -69,10 +91,15 @@ def test_every_store_exactly_once_on_a_cursor_walk(hostile_upstream, quick_confi
 
     async def run() -> tuple[list[str], int]:
         async with ApiClient(config) as client:
-            codes = [s["code"] async for p in fetch_cursor_pages(client, "/stores", lambda s: s["code"], limit=2)
-                     for s in p.records]
+            codes = [
+                s["code"]
+                async for p in fetch_cursor_pages(client, "/stores", lambda s: s["code"], limit=2)
+                for s in p.records
+            ]
             return codes, client.metrics.duplicates_dropped
 
     codes, duplicates = asyncio.run(run())
     assert len(codes) == len(set(codes)) == 12
-    assert duplicates == hostile_upstream.admin("stats")["endpoints"]["stores.list"]["faults"].get("shifted", 0)
+    assert duplicates == hostile_upstream.admin("stats")["endpoints"]["stores.list"]["faults"].get(
+        "shifted", 0
+    )

@@ -28,7 +28,15 @@ def test_line_has_done_total_rates_eta_latency_retries_and_breaker():
     reporter = ProgressReporter(metrics, "cars", total=2000, bar=False)
     line = reporter.line()
     assert line.startswith("cars: 1,000/2,000 rows (50.0%)")
-    for fragment in ("pages/s", "rows/s", "ETA 10s", "p95 40 ms", "retries 1", "429s 1", "breaker closed"):
+    for fragment in (
+        "pages/s",
+        "rows/s",
+        "ETA 10s",
+        "p95 40 ms",
+        "retries 1",
+        "429s 1",
+        "breaker closed",
+    ):
         assert fragment in line
 
 
@@ -38,7 +46,9 @@ def test_logs_every_interval_and_draws_a_bar_on_a_terminal(caplog):
 
     async def run() -> None:
         metrics = HttpMetrics()
-        async with ProgressReporter(metrics, "users", total=100, log_every_s=0.1, stream=terminal) as progress:
+        async with ProgressReporter(
+            metrics, "users", total=100, log_every_s=0.1, stream=terminal
+        ) as progress:
             assert progress.bar
             for _ in range(5):
                 metrics.record_page(10)

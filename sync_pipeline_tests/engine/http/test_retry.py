@@ -1,8 +1,8 @@
 """Retry decisions: Retry-After in both forms, full-jitter backoff, and when to give up."""
 
 import random
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 
 import pytest
 
@@ -10,30 +10,55 @@ from sync_pipeline.engine.http.errors import ErrorClass
 from sync_pipeline.engine.http.retry import RetryPolicy, error_class_for_status, parse_retry_after
 
 
-@pytest.mark.parametrize("value, expected", [("2", 2.0), (" 0 ", 0.0), ("1.5", 1.5), ("-3", 0.0), ("", None),
-                                             (None, None), ("soon", None), ("nan", None)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2", 2.0),
+        (" 0 ", 0.0),
+        ("1.5", 1.5),
+        ("-3", 0.0),
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("nan", None),
+    ],
+)
 def test_retry_after_in_seconds(value, expected):
     assert parse_retry_after(value) == expected
 
 
 def test_retry_after_as_http_date():
-    now = datetime(2026, 11, 23, 8, 15, 0, tzinfo=timezone.utc).timestamp()
-    later = format_datetime(datetime(2026, 11, 23, 8, 15, 7, tzinfo=timezone.utc), usegmt=True)
+    now = datetime(2026, 11, 23, 8, 15, 0, tzinfo=UTC).timestamp()
+    later = format_datetime(datetime(2026, 11, 23, 8, 15, 7, tzinfo=UTC), usegmt=True)
     assert later == "Mon, 23 Nov 2026 08:15:07 GMT"
     assert parse_retry_after(later, now_epoch_s=now) == pytest.approx(7.0)
     assert parse_retry_after("Mon, 23 Nov 2026 08:14:00 GMT", now_epoch_s=now) == 0.0
 
 
-@pytest.mark.parametrize("status, expected", [(429, ErrorClass.THROTTLED), (500, ErrorClass.SERVER_ERROR),
-                                              (503, ErrorClass.SERVER_ERROR), (404, None), (401, None),
-                                              (400, None), (200, None)])
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        (429, ErrorClass.THROTTLED),
+        (500, ErrorClass.SERVER_ERROR),
+        (503, ErrorClass.SERVER_ERROR),
+        (404, None),
+        (401, None),
+        (400, None),
+        (200, None),
+    ],
+)
 def test_statuses_that_are_retried(status, expected):
     assert error_class_for_status(status) is expected
 
 
 def policy(**overrides) -> RetryPolicy:
-    settings = dict(max_attempts=5, total_budget_s=60.0, backoff_base_s=0.5, backoff_cap_s=8.0,
-                    rng=random.Random(7))
+    settings = {
+        "max_attempts": 5,
+        "total_budget_s": 60.0,
+        "backoff_base_s": 0.5,
+        "backoff_cap_s": 8.0,
+        "rng": random.Random(7),
+    }
     settings.update(overrides)
     return RetryPolicy(**settings)
 

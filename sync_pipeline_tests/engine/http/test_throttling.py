@@ -8,9 +8,19 @@ from email.utils import parsedate_to_datetime
 from sync_pipeline.engine.http.client import ApiClient
 from sync_pipeline_tests.engine.http.conftest import recording_transport
 
-ONE_PER_SECOND = {"source": "cars", "profile": "hostile", "rps": 1, "burst": 1, "latency_ms": [0, 0],
-                  "storm_rate": 0, "error_rate": 0, "timeout_rate": 0, "drop_rate": 0, "malformed_rate": 0,
-                  "shift_rate": 0}
+ONE_PER_SECOND = {
+    "source": "cars",
+    "profile": "hostile",
+    "rps": 1,
+    "burst": 1,
+    "latency_ms": [0, 0],
+    "storm_rate": 0,
+    "error_rate": 0,
+    "timeout_rate": 0,
+    "drop_rate": 0,
+    "malformed_rate": 0,
+    "shift_rate": 0,
+}
 
 
 def test_retry_after_in_seconds_and_as_a_date_is_waited_out(own_upstream, quick_config):
@@ -18,7 +28,9 @@ def test_retry_after_in_seconds_and_as_a_date_is_waited_out(own_upstream, quick_
     transport = recording_transport("aiohttp")
 
     async def run() -> ApiClient:
-        async with ApiClient(quick_config(own_upstream.url, rps=10.0, concurrency=1), transport=transport) as client:
+        async with ApiClient(
+            quick_config(own_upstream.url, rps=10.0, concurrency=1), transport=transport
+        ) as client:
             for page in range(1, 5):
                 await client.get_json("/cars", {"page": page, "page_size": 5})
             return client
@@ -39,5 +51,7 @@ def test_retry_after_in_seconds_and_as_a_date_is_waited_out(own_upstream, quick_
         else:
             assert retry.sent_wall >= parsedate_to_datetime(value).timestamp() - 0.02
     assert client.metrics.throttled == len(throttled) >= 2
-    assert client.limiter.current_rps() < 10.0 * 0.99 * 0.8 + 1e-9, "429s must lower the rate for a while"
+    assert client.limiter.current_rps() < 10.0 * 0.99 * 0.8 + 1e-9, (
+        "429s must lower the rate for a while"
+    )
     assert transport.exchanges[-1].status == 200

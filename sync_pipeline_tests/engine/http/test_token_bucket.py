@@ -1,6 +1,7 @@
 """The in-process token bucket: exact spacing, bursts, 429 pauses and slowdowns."""
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -17,7 +18,7 @@ def test_a_minute_of_demand_gets_exactly_the_configured_rate():
     slots = claim_all(schedule, [0.0] * 1200)
     assert slots[0] == 0.0
     assert slots[-1] == pytest.approx(1199 / 20.0)
-    gaps = [b - a for a, b in zip(slots, slots[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
     assert min(gaps) == pytest.approx(0.05) and max(gaps) == pytest.approx(0.05)
 
 
@@ -32,7 +33,9 @@ def test_no_one_second_window_holds_more_than_rate_plus_burst_minus_one():
 
 def test_burst_is_available_after_idle_and_only_then():
     schedule = SlotSchedule(rate=10.0, burst=4)
-    assert claim_all(schedule, [100.0] * 6) == pytest.approx([99.7, 99.8, 99.9, 100.0, 100.1, 100.2])
+    assert claim_all(schedule, [100.0] * 6) == pytest.approx(
+        [99.7, 99.8, 99.9, 100.0, 100.1, 100.2]
+    )
     # a request arriving right after the burst waits its turn: no second burst
     assert schedule.claim(100.0)[0] == pytest.approx(100.3)
 

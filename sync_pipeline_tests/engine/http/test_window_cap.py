@@ -26,7 +26,9 @@ def test_no_window_holds_more_than_the_cap():
     assert max(sum(1 for s in stamps if start <= s < start + 0.2) for start in stamps) <= 5
 
 
-@pytest.mark.parametrize("rps, burst, expected", [(20.0, 1, 20), (19.99, 1, 19), (20.0, 5, 24), (0.25, 1, 1)])
+@pytest.mark.parametrize(
+    "rps, burst, expected", [(20.0, 1, 20), (19.99, 1, 19), (20.0, 5, 24), (0.25, 1, 1)]
+)
 def test_cap_for_an_api_limit(rps, burst, expected):
     assert WindowCap.for_limit(rps, burst).max_requests == expected
 

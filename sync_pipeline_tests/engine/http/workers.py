@@ -33,15 +33,30 @@ def acquire_times(conninfo: str, key: str, rate: float, count: int, start_at: fl
     return asyncio.run(run())
 
 
-def fetch_cars_for(base_url: str, token: str, conninfo: str, key: str, rps: float, headroom: float,
-                   seconds: float, start_at: float) -> dict[str, int]:
+def fetch_cars_for(
+    base_url: str,
+    token: str,
+    conninfo: str,
+    key: str,
+    rps: float,
+    headroom: float,
+    seconds: float,
+    start_at: float,
+) -> dict[str, int]:
     """From monotonic `start_at`, fetch car pages for `seconds` through an ApiClient whose rate
     limit is the shared bucket `key`; returns how many requests were sent and how many got 429."""
     from sync_pipeline.engine.http.client import ApiClient
     from sync_pipeline.engine.http.config import ClientConfig
 
-    config = ClientConfig(base_url, token=token, name="cars", rps=rps, rate_headroom=headroom, concurrency=8,
-                          shared_limiter_key=key)
+    config = ClientConfig(
+        base_url,
+        token=token,
+        name="cars",
+        rps=rps,
+        rate_headroom=headroom,
+        concurrency=8,
+        shared_limiter_key=key,
+    )
 
     async def run() -> dict[str, int]:
         async with ApiClient(config, limiter_conninfo=conninfo) as client:
