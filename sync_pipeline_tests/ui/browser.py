@@ -105,18 +105,23 @@ class DevServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> Self:
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.upstream.start()
+    def environment(self) -> dict[str, str]:
+        """What `dev` runs with, and what another command (a Celery worker) needs to share its
+        embedded database and upstream: the home, every source's API on the upstream."""
         env = {k: v for k, v in os.environ.items() if k != "SYNC_DATABASE_URL"}
         env["SYNC_PIPELINE_HOME"] = str(self.home)
         env["SYNC_DAGSTER_BASE_URL"] = self.url
         env.update({source_env_names(s)[0]: self.upstream.url for s in SOURCES})
         env.update(self.extra_env)
+        return env
+
+    def start(self) -> Self:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.upstream.start()
         self._log = self.log_path.open("w")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "sync_pipeline.cli", "dev", "--port", str(self.port)],
-            env=env,
+            env=self.environment(),
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

@@ -14,6 +14,7 @@ per run (`execution: config: queue:`), the broker is the environment's.
 
 import os
 import socket
+import warnings
 from collections.abc import Iterator
 
 import dagster as dg
@@ -34,6 +35,10 @@ STORE_GROUP_STEPS = 8
 GROUP_POOL = "stores_groups"
 GROUP_RETRY = dg.RetryPolicy(max_retries=3, delay=2.0, backoff=dg.Backoff.EXPONENTIAL)
 JOB_NAME = "stores_sync_celery_job"
+
+# dagster-celery registers its `execute_plan` task on the app again for every step it sends, and
+# Celery warns about each re-registration (the callable is the same); nothing to act on.
+warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
 
 
 def group_codes(codes: list[str], index: int, groups: int = STORE_GROUP_STEPS) -> list[str]:
