@@ -2,12 +2,12 @@
 
 `stores_sync_celery_job` (extra `.[celery]`, a broker at SYNC_CELERY_BROKER_URL) syncs every
 store of its own reference upstream (600 stores: 3,600 requests, 90 s at the limit, so the
-~2 s in which a sync starts and drains are a small share of it) under the `seed` profile's latencies with the per-app limit
-raised to 40 requests/s, once per worker count: N `sync-pipeline worker --concurrency 8/N`
-processes on a queue of the benchmark's own, so the 8 group steps run at once at every size
-(1 x 8, 2 x 4, 4 x 2 step processes), spread over the workers. The
-store list is synced once first, into a scratch database; the Dagster runs go to the instance
-of that server (database `dagster`), under a Dagster home of the benchmark's own.
+~2 s in which a sync starts and drains are a small share of it) under the `seed` profile's
+latencies with the per-app limit raised to 40 requests/s, once per worker count: N
+`sync-pipeline worker --concurrency 8/N` processes on a queue of the benchmark's own, so the 8
+group steps run at once at every size (1 x 8, 2 x 4, 4 x 2 step processes), spread over the
+workers. The store list is synced once first, into a scratch database; the Dagster runs go to
+the instance of that server (database `dagster`), under a Dagster home of the benchmark's own.
 
 Per size: the sync's wall time is from the first group's start of work to the last group's
 `sync_logs` row (each group step writes one, with its duration), as `bench stores` measures
