@@ -49,7 +49,8 @@ def celery_settings(queue: str = DEFAULT_QUEUE) -> dict[str, Any]:
     database hands back every entry older than its own visibility timeout: with kombu's one set
     of keys for all queues, a worker with a shorter timeout (a test's, another deployment's)
     re-queues steps still running on other queues, and they run twice. The keys are the
-    queue's own (`unacked_keys`), so only the queue's workers, with its timeout, hand its steps back.
+    queue's own (`unacked_keys`), so only the queue's workers, with its timeout, hand its steps
+    back.
     """
     return {
         "task_default_queue": queue,

@@ -7,7 +7,8 @@ returns, the engine event data that records a run worker's process id, `TableMet
 reconstructable job a run needs when its steps run in other processes (the Celery executor's
 workers), and the pool slots table and claim status of the storage's slot claim
 (`dagster_storage.py`). Every private import lives here, so an upgrade of Dagster breaks one
-module, and `test_dagster_private.py` pins what we rely on (and that no other module imports `dagster._...`).
+module, and `test_dagster_private.py` pins what we rely on (and that no other module imports
+`dagster._...`).
 """
 
 from dagster._core.definitions.metadata.metadata_set import TableMetadataSet

@@ -50,7 +50,8 @@ def run_dev(host: str, port: int, upstream_profile: str) -> int:
             relay = relay_output(child.stdout, log_path, sys.stderr)
             print(f"Dagster UI: http://{host}:{port}", flush=True)
             print(
-                f"  data: {app_url.masked()}  dagster storage: database 'dagster' on the same server",
+                f"  data: {app_url.masked()}  "
+                f"dagster storage: database 'dagster' on the same server",
                 flush=True,
             )
             print(

@@ -148,7 +148,8 @@ SOURCES: tuple[Source, ...] = (
         pool_limit_env="PVP_SYNC_THREADS",
         run_limit=4,
         migration="008_pvp.sql",
-        description="pvp leaderboards: region x bracket partitions, characters, equipment when it can have changed",
+        description="pvp leaderboards: region x bracket partitions, characters, "
+        "equipment when it can have changed",
         api_resources="sync_pipeline.defs.pvp.resources:pvp_api_resources",
     ),
     Source(
@@ -162,7 +163,8 @@ SOURCES: tuple[Source, ...] = (
         pool_limit=2,
         run_limit=2,
         migration="009_contacts.sql",
-        description="CRM contacts: one partition per workspace, field-change triggers, webhook queue",
+        description="CRM contacts: one partition per workspace, field-change triggers, "
+        "webhook queue",
         api_rps=10.0,
         api_concurrency=4,
     ),
@@ -177,7 +179,8 @@ SOURCES: tuple[Source, ...] = (
         pool_limit=2,
         run_limit=2,
         migration="007_stores.sql",
-        description="stores: one dynamic partition per store, users and videos of many stores at once",
+        description="stores: one dynamic partition per store, "
+        "users and videos of many stores at once",
         api_resources="sync_pipeline.defs.stores.resources:stores_api_resources",
         max_runtime_s=2 * 3600,
     ),

@@ -172,14 +172,20 @@ def check_line(evaluation: dg.AssetCheckEvaluation, run_id: str) -> str:
     figures = ", ".join(f"{k}={_short(v.value)}" for k, v in evaluation.metadata.items())
     if evaluation.passed:
         return f"check {evaluation.check_name}: passed  {figures}"
-    return f"check {evaluation.check_name}: FAILED ({evaluation.severity.value}) in run {run_id}  {figures}"
+    return (
+        f"check {evaluation.check_name}: FAILED ({evaluation.severity.value}) "
+        f"in run {run_id}  {figures}"
+    )
 
 
 def step_failure_line(event: dg.DagsterEvent, run_id: str) -> str:
     """One line for a failed step: the error's class and first line, where the trace is kept."""
     error = event.step_failure_data.error
     message = (error.message.strip().splitlines() or [""])[0]
-    return f"error: step {event.step_key} of run {run_id} failed: {message} (stack trace in the run's event log)"
+    return (
+        f"error: step {event.step_key} of run {run_id} failed: {message} "
+        f"(stack trace in the run's event log)"
+    )
 
 
 def check_evaluations(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation]:

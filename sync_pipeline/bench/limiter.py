@@ -73,7 +73,8 @@ def run(options: BenchOptions) -> BenchReport:
         f"{PROCESSES} processes, one key: 429s (upstream's count)", stats["throttled"], "count", 0
     )
     report.at_least(
-        f"{PROCESSES} processes, one key: requests / ({LIMIT_RPS:g}/s x the span they were sent in)",
+        f"{PROCESSES} processes, one key: requests / "
+        f"({LIMIT_RPS:g}/s x the span they were sent in)",
         stats["requests"] / (LIMIT_RPS * span_s),
         "share",
         MIN_SHARE,
@@ -130,7 +131,8 @@ def fetch_with_grants(
     base_url: str, token: str, conninfo: str, key: str, seconds: float, start_at: float
 ) -> dict[str, Any]:
     """From monotonic `start_at`, fetch car pages for `seconds` through a client on the shared
-    bucket `key`, at the shipped pacing for a 20/s limit; returns pages, start, finish and grants."""
+    bucket `key`, at the shipped pacing for a 20/s limit; returns pages, start, finish and
+    grants."""
     config = ClientConfig(
         base_url,
         token=token,

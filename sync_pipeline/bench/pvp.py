@@ -13,9 +13,10 @@ server (created, migrated, dropped). The pipeline runs as the Dagster steps run 
 2. the same with boards of 100 entries, printed against the original's 10-20 queries and 5-8 s
    per 100 entries (the issue's reference figures, not measured here);
 3. equipment under the `seed` profile (the pvp limit 100 requests/s, 80/300 ms latency): one
-   board of 5,000 new characters (the contract's board size; `--quick`: 800), the resource's production client (`PVP_RPS` 100,
-   1% headroom, `PVP_PROCESSING_THREADS` 32, the PostgreSQL-shared bucket): the equipment
-   requests per second from the first request to the last response, over the limit;
+   board of 5,000 new characters (the contract's board size; `--quick`: 800), the resource's
+   production client (`PVP_RPS` 100, 1% headroom, `PVP_PROCESSING_THREADS` 32, the PostgreSQL-shared
+   bucket): the equipment requests per second from the first request to the last response, over the
+   limit;
 4. a 5% re-sync: all 16 boards synced (`RESYNC_ENTRIES` entries each, 4 boards at once, no
    limit), then `/_admin/mutate` makes 5% of the characters play (new stats and equipment)
    and all 16 are synced again: the upstream's count of equipment requests must equal the

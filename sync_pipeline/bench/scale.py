@@ -243,11 +243,13 @@ def sync_wall_s(run_id: str) -> float:
 def print_table(rows: list[dict], stores: int) -> None:
     print(f"\n{stores} stores, seed latencies, limit {RPS:g} requests/s")
     print(
-        f"{'workers':>7} {'processes':>10} {'sync s':>7} {'steps s':>7} {'requests':>9} {'utilization':>11} {'429s':>5} {'max/1s':>6}"
+        f"{'workers':>7} {'processes':>10} {'sync s':>7} {'steps s':>7} {'requests':>9} "
+        f"{'utilization':>11} {'429s':>5} {'max/1s':>6}"
     )
     for r in rows:
         print(
-            f"{r['workers']:>7} {r['per_worker']:>10} {r['wall_s']:>7.1f} {r['steps_wall_s']:>7.1f} {r['served']:>9} {r['utilization']:>11.3f} "
+            f"{r['workers']:>7} {r['per_worker']:>10} {r['wall_s']:>7.1f} "
+            f"{r['steps_wall_s']:>7.1f} {r['served']:>9} {r['utilization']:>11.3f} "
             f"{r['throttled']:>5} {r['max_in_1s']:>6}"
         )
     print()

@@ -344,7 +344,10 @@ def partition_label(run: dg.DagsterRun | None) -> str:
     if "dagster/partition" in tags:
         return tags["dagster/partition"]
     if ASSET_PARTITION_RANGE_START_TAG in tags:
-        return f"{tags[ASSET_PARTITION_RANGE_START_TAG]}..{tags.get(ASSET_PARTITION_RANGE_END_TAG, '')}"
+        return (
+            f"{tags[ASSET_PARTITION_RANGE_START_TAG]}.."
+            f"{tags.get(ASSET_PARTITION_RANGE_END_TAG, '')}"
+        )
     return "-"
 
 

@@ -3,8 +3,9 @@ upstream.
 
 Settings that may be absent are read when the resource is first used, never at import time:
 the API URL and token with `dg.EnvVar(...).get_value()`, the knobs (`DB_POOL_SIZE`, `RPS`, ...)
-through the one validated reader in `settings.py`. The token is never stored in run config, so it cannot show up in the launchpad or in
-event logs. Every knob can still be set per run in the launchpad (resource config).
+through the one validated reader in `settings.py`. The token is never stored in run config, so it
+cannot show up in the launchpad or in event logs. Every knob can still be set per run in the
+launchpad (resource config).
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ class UpstreamApiResource(dg.ConfigurableResource):
         if not base_url:
             raise ConfigError(
                 f"{url_var} is not set; point it at the {self.source} API "
-                "(`sync-pipeline dev`, `demo` and `sync` start the reference upstream when it is unset)"
+                "(`sync-pipeline dev`, `demo` and `sync` start the reference upstream when it "
+                "is unset)"
             )
         raw_token = dg.EnvVar(token_var).get_value()
         token = Secret(raw_token) if raw_token else None

@@ -73,7 +73,8 @@ class SourceSync:
         return f"expected one of {', '.join(keys)}"
 
     def default_partitions(self) -> list[str]:
-        """The partitions a run without `--partition` covers, one run each (the latest by default)."""
+        """The partitions a run without `--partition` covers, one run each (the latest by
+        default)."""
         return [self.partitions.get_last_partition_key()]
 
     def execute(

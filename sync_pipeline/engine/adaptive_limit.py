@@ -1,4 +1,5 @@
-"""`AdaptiveLimit`: how many units of work may run at once, lowered on throttling, regained on success.
+"""`AdaptiveLimit`: how many units of work may run at once, lowered on throttling, regained on
+success.
 
     videos = AdaptiveLimit(20)
     async with videos:                       # waits while `limit` holders are inside

@@ -41,7 +41,8 @@ def _diff_statement(spec: EntitySpec, staging: sql.Identifier) -> sql.Composed:
     ]
     pairs.append(sql.SQL("('deleted_at', to_jsonb(o.deleted_at), NULL::jsonb)"))
     return sql.SQL(
-        "INSERT INTO sync_change_log (run_id, entity, record_key, column_name, old_value, new_value) "
+        "INSERT INTO sync_change_log "
+        "(run_id, entity, record_key, column_name, old_value, new_value) "
         "SELECT %(run_id)s, %(entity)s, {key_text}, d.column_name, d.old_value, d.new_value "
         "FROM (SELECT t.* FROM {target} AS t JOIN {staging} AS s USING ({key}) "
         "      ORDER BY {t_key} FOR UPDATE OF t) AS o "

@@ -167,7 +167,8 @@ def fingerprint_records(spec: EntitySpec, records: Iterable[Any]) -> Fingerprint
 
 
 def classify(batch: FingerprintedBatch, stored: StoredFingerprints) -> ChangeSet:
-    """New (key not stored), changed (fingerprint differs, or the row is soft-deleted) or unchanged."""
+    """New (key not stored), changed (fingerprint differs, or the row is soft-deleted) or
+    unchanged."""
     changes = ChangeSet(
         rejected=batch.rejected,
         rejected_keys=batch.rejected_keys,

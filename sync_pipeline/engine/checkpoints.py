@@ -121,8 +121,8 @@ def plan_resume(
         done = (page or 0) * stored["page_size"]
         new_page, skip = divmod(done, layout["page_size"])
         note = (
-            f"checkpoint at page {page or 0} of {stored['page_size']} records translated to page {new_page} "
-            f"of {layout['page_size']}"
+            f"checkpoint at page {page or 0} of {stored['page_size']} records translated to page "
+            f"{new_page} of {layout['page_size']}"
             + (f", skipping the first {skip} records of page {new_page + 1}" if skip else "")
         )
         return ResumePlan(new_page or None, skip, note=note)
@@ -152,7 +152,8 @@ def start_or_resume(
     """
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            "SELECT status <> 'completed' AND updated_at > now() - %s AS resumable, page, cursor, layout "
+            "SELECT status <> 'completed' AND updated_at > now() - %s AS resumable, "
+            "page, cursor, layout "
             "FROM sync_checkpoints WHERE pipeline = %s AND partition = %s FOR UPDATE",
             (max_age, pipeline, partition),
         )
@@ -176,8 +177,9 @@ def start_or_resume(
         cur.execute(
             "INSERT INTO sync_checkpoints (pipeline, partition, run_id, status, layout) "
             "VALUES (%s, %s, %s, 'running', %s) "
-            "ON CONFLICT (pipeline, partition) DO UPDATE SET run_id = EXCLUDED.run_id, page = NULL, cursor = NULL, "
-            "rows_done = 0, status = 'running', layout = EXCLUDED.layout, started_at = now(), updated_at = now() "
+            "ON CONFLICT (pipeline, partition) DO UPDATE SET run_id = EXCLUDED.run_id, "
+            "page = NULL, cursor = NULL, rows_done = 0, status = 'running', "
+            "layout = EXCLUDED.layout, started_at = now(), updated_at = now() "
             f"RETURNING {_COLUMNS}",
             (pipeline, partition, run_id, _jsonb(layout)),
         )
@@ -203,8 +205,8 @@ def advance(
     Raises `CheckpointLost` when another run owns the checkpoint now.
     """
     cur = conn.execute(
-        "UPDATE sync_checkpoints SET page = %s, cursor = %s, rows_done = rows_done + %s, updated_at = now(), "
-        "layout = coalesce(%s, layout) "
+        "UPDATE sync_checkpoints SET page = %s, cursor = %s, rows_done = rows_done + %s, "
+        "updated_at = now(), layout = coalesce(%s, layout) "
         "WHERE pipeline = %s AND partition = %s AND run_id = %s RETURNING rows_done, updated_at",
         (
             position.page,

@@ -94,7 +94,8 @@ class EntitySpec:
 
     @cached_property
     def fingerprint_excluded(self) -> frozenset[str]:
-        """Fields left out of the fingerprint: the key (it identifies, not describes) and volatile."""
+        """Fields left out of the fingerprint: the key (it identifies, not describes) and
+        volatile."""
         return frozenset(self.key) | self.volatile
 
     @cached_property

@@ -17,7 +17,8 @@ from psycopg.pq import TransactionStatus
 
 
 class ScopeBusy(RuntimeError):
-    """Another session holds the scope's lock: a run of the same pipeline and partition is writing."""
+    """Another session holds the scope's lock: a run of the same pipeline and partition is
+    writing."""
 
 
 def scope_lock_key(pipeline: str, partition: str) -> int:

@@ -45,8 +45,8 @@ def soft_delete_refusal(missing: int, live: int, threshold: float, force: bool) 
     if share < threshold:
         return None
     return (
-        f"{missing} of {live} live rows ({share:.1%}) are missing from the snapshot, at or above the "
-        f"{threshold:.0%} safety threshold; nothing was soft-deleted (force to override)"
+        f"{missing} of {live} live rows ({share:.1%}) are missing from the snapshot, at or above "
+        f"the {threshold:.0%} safety threshold; nothing was soft-deleted (force to override)"
     )
 
 
@@ -74,7 +74,8 @@ def _soft_delete_statement(spec: EntitySpec) -> sql.Composed:
         " WHERE {key_in} AND t.deleted_at IS NULL"
         " RETURNING {key_select}, {key_text} AS record_key, t.deleted_at"
         "), logged AS ("
-        " INSERT INTO sync_change_log (run_id, entity, record_key, column_name, old_value, new_value)"
+        " INSERT INTO sync_change_log"
+        " (run_id, entity, record_key, column_name, old_value, new_value)"
         " SELECT %s, %s, record_key, 'deleted_at', NULL, to_jsonb(deleted_at) FROM gone"
         ") SELECT {keys} FROM gone"
     ).format(

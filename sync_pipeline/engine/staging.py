@@ -32,7 +32,10 @@ class StagingTable:
     def __init__(self, spec: EntitySpec) -> None:
         shape = ",".join(f"{c.name}:{c.type.sql_name}" for c in spec.columns)
         self.spec = spec
-        self.name = f"sync_stage_{spec.table.split('.')[-1][:30]}_{xxhash.xxh3_64_hexdigest(shape.encode())[:10]}"
+        self.name = (
+            f"sync_stage_{spec.table.split('.')[-1][:30]}_"
+            f"{xxhash.xxh3_64_hexdigest(shape.encode())[:10]}"
+        )
         self.identifier = sql.Identifier("pg_temp", self.name)
         self._columns = sql.SQL(", ").join(map(sql.Identifier, spec.copy_columns))
 

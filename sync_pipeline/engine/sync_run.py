@@ -94,7 +94,8 @@ class SyncRun:
         self._finished = False
 
     def __enter__(self) -> Self:
-        """Raises `ScopeBusy`, `SpecError` (table and spec differ) or `ValueError` (pool too small)."""
+        """Raises `ScopeBusy`, `SpecError` (table and spec differ) or `ValueError` (pool too
+        small)."""
         if self._pool.max_size < self.options.parallel_batches + 1:
             raise ValueError(
                 f"the pool holds {self._pool.max_size} connections; a run needs "
@@ -287,9 +288,9 @@ class SyncRun:
                 attempt += 1
             except LockNotAvailable:
                 raise BatchLockTimeout(
-                    f"{self.spec.table}: a batch of {rows} records waited more than {self.options.lock_timeout_s:g} s "
-                    "for row locks another writer holds (another run writing the same rows?); rolled back, "
-                    "the run can be retried"
+                    f"{self.spec.table}: a batch of {rows} records waited more than "
+                    f"{self.options.lock_timeout_s:g} s for row locks another writer holds "
+                    "(another run writing the same rows?); rolled back, the run can be retried"
                 ) from None
 
     def _soft_delete_missing(

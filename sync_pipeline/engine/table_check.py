@@ -25,7 +25,8 @@ def check_table_matches_spec(conn: psycopg.Connection, spec: EntitySpec) -> None
     """
     rows = conn.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull AND NOT a.atthasdef "
-        "FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
+        "FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
         (spec.table,),
     ).fetchall()
     if not rows:

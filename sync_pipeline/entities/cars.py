@@ -1,4 +1,5 @@
-"""The `/cars` catalogue (upstream-api.md section 2) as stored in table `cars` (sql/003_cars.sql)."""
+"""The `/cars` catalogue (upstream-api.md section 2) as stored in table `cars`
+(sql/003_cars.sql)."""
 
 from __future__ import annotations
 

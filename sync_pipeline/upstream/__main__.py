@@ -44,8 +44,8 @@ def serve_from_args(args: argparse.Namespace) -> int:
     state = UpstreamState(seed=args.seed, sizes=sizes, profile=args.profile, token=token)
     print(
         f"reference upstream: profile {args.profile}, seed {args.seed}, {state.dataset.counts()} "
-        f"generated in {state.dataset.generation_s:.2f}s; token {'required' if token else 'not required'}; "
-        f"http://{args.host}:{args.port}",
+        f"generated in {state.dataset.generation_s:.2f}s; "
+        f"token {'required' if token else 'not required'}; http://{args.host}:{args.port}",
         flush=True,
     )
     serve(state, args.host, args.port)

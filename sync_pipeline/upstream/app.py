@@ -123,7 +123,8 @@ def create_app(state: UpstreamState) -> FastAPI:
     app = FastAPI(
         title="sync_pipeline reference upstream",
         version="1.0",
-        description="Users, cars, stores, PvP and contacts APIs of upstream-api.md, with fault profiles.",
+        description="Users, cars, stores, PvP and contacts APIs of upstream-api.md, "
+        "with fault profiles.",
         redoc_url=None,
     )
     app.state.upstream = state

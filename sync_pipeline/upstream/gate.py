@@ -107,7 +107,8 @@ async def admit(state: UpstreamState, request: Request, endpoint: Endpoint) -> A
 
 
 def _throttle(state: UpstreamState, endpoint: Endpoint, token: str, now: float) -> Response | None:
-    """A 429 while a storm rages or when the token bucket is empty, else None (a token was taken)."""
+    """A 429 while a storm rages or when the token bucket is empty, else None (a token was
+    taken)."""
     group = endpoint.limit_group
     storm = state.faults.storm_over(token, group, now)
     if storm is not None:

@@ -1,4 +1,5 @@
-"""Run the reference upstream service in a child process, for tests, `dev`, `demo` and benchmarks."""
+"""Run the reference upstream service in a child process, for tests, `dev`, `demo` and
+benchmarks."""
 
 from __future__ import annotations
 

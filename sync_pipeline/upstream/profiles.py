@@ -79,7 +79,8 @@ class Limit:
 
 @dataclass(frozen=True)
 class FaultRates:
-    """Chance per attempt of each injected fault (the first `faults.FAULTY_ATTEMPTS` attempts only)."""
+    """Chance per attempt of each injected fault (the first `faults.FAULTY_ATTEMPTS` attempts
+    only)."""
 
     storm: float = 0.0
     error: float = 0.0
@@ -155,7 +156,8 @@ HOSTILE_RATES = FaultRates(
 
 
 def profile_settings(profile: str, source: str) -> SourceSettings:
-    """The settings of `profile` for `source`; raises ValueError for an unknown profile or source."""
+    """The settings of `profile` for `source`; raises ValueError for an unknown profile or
+    source."""
     if profile not in PROFILE_NAMES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILE_NAMES)}")
     if source not in SOURCES:

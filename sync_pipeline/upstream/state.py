@@ -43,7 +43,8 @@ class UpstreamState:
         return self.dataset.seed
 
     def reset_data(self, seed: int, sizes: DataSizes) -> None:
-        """New data (a churn spell stops); the clock keeps going forward so later stamps stay later."""
+        """New data (a churn spell stops); the clock keeps going forward so later stamps stay
+        later."""
         if self.churn is not None:
             self.churn.stop()
         self.dataset = build_dataset(seed, sizes)

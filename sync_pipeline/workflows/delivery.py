@@ -53,7 +53,8 @@ class Attempt:
 
     @property
     def reason(self) -> str:
-        """A short label for metrics: delivered, http_429, http_5xx, http_4xx, timeout or transport."""
+        """A short label for metrics: delivered, http_429, http_5xx, http_4xx, timeout or
+        transport."""
         if self.delivered:
             return "delivered"
         if self.status_code is None:

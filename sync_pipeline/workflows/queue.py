@@ -131,8 +131,9 @@ def replay_dead(
     with conn.transaction():
         cur = conn.execute(
             "UPDATE workflow_executions SET status = 'queued', attempts = 0, scheduled_at = now(), "
-            "updated_at = now() WHERE status = 'dead' AND (%(trigger)s::bigint IS NULL OR trigger_id = "
-            "%(trigger)s) AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s))",
+            "updated_at = now() WHERE status = 'dead' "
+            "AND (%(trigger)s::bigint IS NULL OR trigger_id = %(trigger)s) "
+            "AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s))",
             {"trigger": trigger_id, "ids": ids},
         )
         if cur.rowcount:
@@ -155,7 +156,8 @@ class QueueState:
 def queue_state(conn: Connection) -> QueueState:
     """Read the queue's state (each status through its own partial index; completed not counted)."""
     rows = conn.execute(
-        "SELECT status, priority, count(*) FROM workflow_executions WHERE status IN ('queued', 'failed') "
+        "SELECT status, priority, count(*) FROM workflow_executions "
+        "WHERE status IN ('queued', 'failed') "
         "GROUP BY 1, 2 UNION ALL SELECT status, priority, count(*) FROM workflow_executions "
         "WHERE status = 'processing' GROUP BY 1, 2 UNION ALL SELECT status, priority, count(*) "
         "FROM workflow_executions WHERE status = 'dead' GROUP BY 1, 2"

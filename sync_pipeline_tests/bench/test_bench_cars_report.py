@@ -130,7 +130,8 @@ def test_the_runner_answers_bad_arguments_with_a_json_line_and_exit_status_2(tmp
     assert done.returncode == 2
     assert cars._last_json_line(done.stdout) == {
         "ok": False,
-        "error": "bad arguments: missing argument(s): base_url, credentials, dataset, pipelines_dir",
+        "error": "bad arguments: missing argument(s): base_url, credentials, dataset, "
+        "pipelines_dir",
     }
 
 

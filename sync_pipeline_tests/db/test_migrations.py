@@ -41,7 +41,8 @@ def test_applies_in_order_once_and_records_checksums(empty_db_url, tmp_path):
         tmp_path / "sql",
         {
             "001_first.sql": "CREATE TABLE first (id int PRIMARY KEY);",
-            "002_second.sql": "CREATE TABLE second (id int REFERENCES first (id) DEFERRABLE);\nINSERT INTO first VALUES (1);",
+            "002_second.sql": "CREATE TABLE second (id int REFERENCES first (id) DEFERRABLE);\n"
+            "INSERT INTO first VALUES (1);",
         },
     )
     applied = migrate(empty_db_url, folder)
@@ -77,7 +78,8 @@ def test_failing_migration_rolls_back_entirely(empty_db_url, tmp_path):
         tmp_path / "sql",
         {
             "001_ok.sql": "CREATE TABLE ok (id int);",
-            "002_broken.sql": "CREATE TABLE half (id int);\nINSERT INTO half VALUES (1);\nSELECT no_such_function();",
+            "002_broken.sql": "CREATE TABLE half (id int);\nINSERT INTO half VALUES (1);\n"
+            "SELECT no_such_function();",
         },
     )
     with pytest.raises(MigrationError, match="002_broken.sql failed and was rolled back"):

@@ -71,7 +71,10 @@ def test_a_retry_with_another_page_size_resumes_at_the_exact_record(db_url, smal
     assert outcome.walk.skipped_records == done
     assert outcome.walk.start_page == done // RETRY + 1
     skip = done % RETRY
-    expected_note = f"checkpoint at page {page} of {FIRST} records translated to page {done // RETRY} of {RETRY}"
+    expected_note = (
+        f"checkpoint at page {page} of {FIRST} records translated to page {done // RETRY} "
+        f"of {RETRY}"
+    )
     assert outcome.resume_note.startswith(expected_note)
     assert (f"skipping the first {skip} records" in outcome.resume_note) == bool(skip)
     assert (outcome.result.inserted, outcome.result.unchanged) == (CARS - done, 0), (

@@ -3,9 +3,9 @@
 `DevServer` starts the real command on a private embedded PostgreSQL (a fresh
 `SYNC_PIPELINE_HOME`) with every source's API on one small reference upstream, and stops it
 with Ctrl-C. `open_browser` drives Debian's `chromium` package through Playwright's
-`executable_path`: Playwright never downloads a browser of its own. The UI steps (`show_asset_graph`,
-`launch_partition`, ...) click what a person clicks; the browser test and the README tour
-(`python -m sync_pipeline_tests.ui.tour`) share them.
+`executable_path`: Playwright never downloads a browser of its own. The UI steps
+(`show_asset_graph`, `launch_partition`, ...) click what a person clicks; the browser test and the
+README tour (`python -m sync_pipeline_tests.ui.tour`) share them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The `hostile` profile: every item of "What a client must survive", each in its documented form."""
+"""The `hostile` profile: every item of "What a client must survive", each in its documented
+form."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def _retry_after_s(response: httpx.Response) -> float:
 
 
 def resilient_get(client: httpx.Client, path: str, params: dict[str, Any] | None = None) -> Any:
-    """What a careful client does: retry transport errors, 5xx and bad bodies; honour Retry-After."""
+    """What a careful client does: retry transport errors, 5xx and bad bodies; honour
+    Retry-After."""
     for _ in range(60):
         try:
             response = client.get(path, params=params)

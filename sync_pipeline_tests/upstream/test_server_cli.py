@@ -1,4 +1,5 @@
-"""Starting the server: `sync-pipeline upstream`, `python -m sync_pipeline.upstream`, the OpenAPI document."""
+"""Starting the server: `sync-pipeline upstream`, `python -m sync_pipeline.upstream`, the OpenAPI
+document."""
 
 from __future__ import annotations
 

@@ -23,9 +23,9 @@ def add_contact(
 ) -> uuid.UUID:
     contact_id = uuid.uuid4()
     db.execute(
-        "INSERT INTO contacts (id, workspace_id, name, email, stage, owner_id, custom_fields, updated_at, "
-        "fingerprint, last_run_id) VALUES (%s, %s, 'Ada Lovelace', 'ada@example.com', %s, %s, %s, now(), "
-        "%s, 'test')",
+        "INSERT INTO contacts (id, workspace_id, name, email, stage, owner_id, custom_fields, "
+        "updated_at, fingerprint, last_run_id) "
+        "VALUES (%s, %s, 'Ada Lovelace', 'ada@example.com', %s, %s, %s, now(), %s, 'test')",
         (
             contact_id,
             workspace,

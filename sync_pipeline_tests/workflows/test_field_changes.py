@@ -83,14 +83,16 @@ def test_unwatched_fields_and_touches_log_nothing(db, db_url):
         (contact,),
     )
     db.execute(
-        """UPDATE contacts SET custom_fields = '{"lead_score": 10, "company": "Globex"}' WHERE id = %s""",
+        """UPDATE contacts SET custom_fields = '{"lead_score": 10, "company": "Globex"}' """
+        "WHERE id = %s",
         (contact,),
     )
     db.execute("UPDATE contacts SET stage = 'customer' WHERE id = %s", (unwatched_workspace,))
     assert changes(db) == []
 
     db.execute(
-        """UPDATE contacts SET custom_fields = '{"company": "Globex", "lead_score": 11}' WHERE id = %s""",
+        """UPDATE contacts SET custom_fields = '{"company": "Globex", "lead_score": 11}' """
+        "WHERE id = %s",
         (contact,),
     )
     db.execute(

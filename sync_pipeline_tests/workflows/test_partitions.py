@@ -26,7 +26,8 @@ def test_partitions_exist_for_the_coming_months(db):
 
 def test_old_partitions_are_dropped_and_stray_rows_moved_in(db):
     insert = (
-        "INSERT INTO contact_field_changes (workspace_id, contact_id, field, new_value, changed_at) "
+        "INSERT INTO contact_field_changes "
+        "(workspace_id, contact_id, field, new_value, changed_at) "
         "VALUES ('ws1', gen_random_uuid(), 'stage', '\"sql\"', now() + make_interval(months => %s))"
     )
     db.execute(insert, (0,))

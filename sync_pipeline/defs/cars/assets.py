@@ -212,7 +212,10 @@ def summary_markdown(o: CarsSyncOutcome) -> str:
         "",
         "| inserted | updated | unchanged | delisted | quarantined | live rows |",
         "|---:|---:|---:|---:|---:|---:|",
-        f"| {r.inserted:,} | {r.updated:,} | {r.unchanged:,} | {r.soft_deleted:,} | {r.quarantined:,} | {o.live_rows:,} |",
+        (
+            f"| {r.inserted:,} | {r.updated:,} | {r.unchanged:,} | {r.soft_deleted:,} "
+            f"| {r.quarantined:,} | {o.live_rows:,} |"
+        ),
     ]
     if o.resume_note:
         lines += ["", f"Resumed: {o.resume_note}."]

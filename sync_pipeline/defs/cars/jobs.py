@@ -54,7 +54,8 @@ def cars_hourly_schedule(context: dg.ScheduleEvaluationContext):
     cron_schedule="30 2 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Nightly full refresh: walks the whole catalogue and delists cars that disappeared.",
+    description="Nightly full refresh: walks the whole catalogue and delists cars that "
+    "disappeared.",
 )
 def cars_nightly_full_refresh_schedule(context: dg.ScheduleEvaluationContext):
     stamp = context.scheduled_execution_time.strftime("%Y%m%d")

@@ -37,7 +37,8 @@ LEADERBOARD_CHECK_SPECS = [
         "entries_have_characters",
         asset="pvp_characters",
         blocking=True,
-        description="every entry of the snapshot points at a stored character of the board's region",
+        description="every entry of the snapshot points at a stored character of the board's "
+        "region",
     ),
 ]
 EQUIPMENT_CHECK_SPECS = [

@@ -16,7 +16,8 @@ pvp_sync_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("pvp"),
     partitions_def=pvp_partitions,
     tags=SOURCE.job_tags,
-    description="Sync one leaderboard (region x bracket): the board, its characters, their equipment.",
+    description="Sync one leaderboard (region x bracket): the board, its characters, their "
+    "equipment.",
 )
 
 

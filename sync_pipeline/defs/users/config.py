@@ -2,12 +2,12 @@
 
 A run with `ids` is a worker run (the detector sets them), one with `backfill` a backfill run
 (the backfill sensor sets it); a run with neither is the reconcile of its partition (or of
-everything, with `full_refresh`), which bootstraps an empty table from the list. Knobs left unset take the environment
-(`USERS_PAGE_SIZE`, `USERS_WRITE_BATCH`), then the defaults. The detector reads `USERS_BATCH`
-(ids per worker run, default 500), `USERS_PAGE_SIZE`, `USERS_DETECTOR_MAX_PAGES` (40) and
-`USERS_DETECTOR_OVERLAP_S` (120) at every tick; the backfill `USERS_BACKFILL_RUN` and
-`USERS_BACKFILL_STALL_S`; the pruning schedule `USERS_RETENTION_DAYS`. Rate limits belong to the resources
-(`users/resources.py`).
+everything, with `full_refresh`), which bootstraps an empty table from the list. Knobs left unset
+take the environment (`USERS_PAGE_SIZE`, `USERS_WRITE_BATCH`), then the defaults. The detector reads
+`USERS_BATCH` (ids per worker run, default 500), `USERS_PAGE_SIZE`, `USERS_DETECTOR_MAX_PAGES` (40)
+and `USERS_DETECTOR_OVERLAP_S` (120) at every tick; the backfill `USERS_BACKFILL_RUN` and
+`USERS_BACKFILL_STALL_S`; the pruning schedule `USERS_RETENTION_DAYS`. Rate limits belong to the
+resources (`users/resources.py`).
 """
 
 from datetime import timedelta
@@ -113,7 +113,8 @@ def backfill_settings(run_size: int | None = None) -> BackfillSettings:
 
 
 def retention_days() -> int:
-    """`USERS_RETENTION_DAYS` (7): how long finished checkpoints and quarantined pending rows stay."""
+    """`USERS_RETENTION_DAYS` (7): how long finished checkpoints and quarantined pending rows
+    stay."""
     return positive_int(None, "USERS_RETENTION_DAYS", 7)
 
 

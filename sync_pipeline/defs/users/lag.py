@@ -31,7 +31,8 @@ class LagCheckConfig(dg.Config):
 @dg.asset_check(
     asset="users",
     name="lag",
-    description=f"the oldest detected change not yet applied is younger than {MAX_LAG_S / 60:.0f} min "
+    description=f"the oldest detected change not yet applied is younger than "
+    f"{MAX_LAG_S / 60:.0f} min "
     "(max_lag_s); WARN. Evaluated every 5 minutes by users_lag_check_schedule, whether "
     "or not anything else runs.",
     metadata={"target_max_lag_s": MAX_LAG_S},

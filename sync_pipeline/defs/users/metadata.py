@@ -151,15 +151,16 @@ def summary_markdown(
     w = apply.write
     if bootstrap is not None:
         head = (
-            f"**users**: bootstrap from the list, {bootstrap.inserted:,} users stored in {bootstrap.elapsed_s:.1f} s "
-            f"with their detail queued for the background backfill"
+            f"**users**: bootstrap from the list, {bootstrap.inserted:,} users stored in "
+            f"{bootstrap.elapsed_s:.1f} s with their detail queued for the background backfill"
         )
     else:
         resumed = f", resumed after {apply.resumed_after}" if apply.resumed_after else ""
         kind = "backfill: " if backfill is not None else ""
         head = (
-            f"**users**: {kind}{apply.fetched:,} of {apply.requested:,} details fetched{resumed} in "
-            f"{apply.elapsed_s:.1f} s ({apply.detail_rps:.2f} requests/s against a limit of {detail_limit_rps:g})"
+            f"**users**: {kind}{apply.fetched:,} of {apply.requested:,} details fetched{resumed} "
+            f"in {apply.elapsed_s:.1f} s ({apply.detail_rps:.2f} requests/s against a limit of "
+            f"{detail_limit_rps:g})"
         )
     inserted = w.inserted + (bootstrap.inserted if bootstrap else 0)
     quarantined = w.quarantined + (bootstrap.quarantined if bootstrap else 0)

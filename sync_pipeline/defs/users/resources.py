@@ -52,7 +52,8 @@ class UsersApiResource(UpstreamApiResource):
 
 
 def users_api_resources() -> dict[str, UsersApiResource]:
-    """`users_api` (the list: 10 requests/s) and `users_detail_api` (1 request per 4 s, 32 in flight)."""
+    """`users_api` (the list: 10 requests/s) and `users_detail_api` (1 request per 4 s, 32 in
+    flight)."""
     return {
         "users_api": UsersApiResource(
             source="users", endpoint="list", default_rps=10.0, default_concurrency=8

@@ -44,7 +44,8 @@ IN_FLIGHT = [
     job=users_worker_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Finds users whose summary changed since the last tick and asks for worker runs for them.",
+    description="Finds users whose summary changed since the last tick and asks for worker runs "
+    "for them.",
 )
 def users_change_detector(
     context: dg.SensorEvaluationContext, postgres: PostgresResource, users_api: UsersApiResource
@@ -110,8 +111,8 @@ def skip_reason(detection: Detection) -> str:
     job=users_worker_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests one bounded detail-backfill run at a time while users known from the list "
-    "only wait for their detail.",
+    description="Requests one bounded detail-backfill run at a time while users known from the "
+    "list only wait for their detail.",
 )
 def users_detail_backfill(
     context: dg.SensorEvaluationContext, postgres: PostgresResource

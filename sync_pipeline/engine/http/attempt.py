@@ -1,4 +1,5 @@
-"""The verdict on one HTTP attempt: a parsed body, a `NotFound`, a rejection, or a retryable failure.
+"""The verdict on one HTTP attempt: a parsed body, a `NotFound`, a rejection, or a retryable
+failure.
 
 Kept apart from the client's loop so that each rule of the contract's "what a client must
 survive" reads as one line here: which statuses and transport errors are retried, and that a

@@ -2,9 +2,9 @@
 
 One request goes through, in order: the circuit breaker (fail fast while open), a slot among
 `concurrency` requests in flight, the rate limiter (in-process or shared) and the one-second
-window cap, one HTTP attempt on the keep-alive pool, and the parse of the whole body. A failed attempt is sorted into an
-`ErrorClass` and retried after a wait (`retry.py`) until the attempts or the time budget run
-out; 401/403/400 and other 4xx are raised at once; 404 comes back as `NotFound`.
+window cap, one HTTP attempt on the keep-alive pool, and the parse of the whole body. A failed
+attempt is sorted into an `ErrorClass` and retried after a wait (`retry.py`) until the attempts or
+the time budget run out; 401/403/400 and other 4xx are raised at once; 404 comes back as `NotFound`.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ class ApiClient:
     event loop (one `asyncio.run`) from start to close.
 
     `limiter_conninfo` is the PostgreSQL holding the shared bucket (needed only with
-    `config.shared_limiter_key`); `transport`, when given, replaces the one `config.transport` names.
+    `config.shared_limiter_key`); `transport`, when given, replaces the one `config.transport`
+    names.
     """
 
     def __init__(

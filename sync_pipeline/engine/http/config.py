@@ -48,7 +48,8 @@ class Secret:
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds httpx waits to connect, between bytes of a response, to send, and for a pooled connection."""
+    """Seconds httpx waits to connect, between bytes of a response, to send, and for a pooled
+    connection."""
 
     connect_s: float = 5.0
     read_s: float = 30.0
@@ -58,14 +59,15 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """Everything one upstream client needs. Defaults suit the cars API (16 in flight, 20 requests/s).
+    """Everything one upstream client needs. Defaults suit the cars API
+    (16 in flight, 20 requests/s).
 
     `rps` is the API's documented limit for the token (None: unlimited) and `burst` how many
     requests it accepts at once; the client paces at `rps * (1 - rate_headroom)` (0.5% under:
     19.9/s of 20/s) so that arrival jitter never pushes the server's own count over the limit,
     and never sends more than `rps + burst - 1` in any one second (`window_cap.py`). APIs that
-    allow no burst (one request at a time) want more headroom (the users detail client: 2%). With `shared_limiter_key` set,
-    every process using that key draws from one PostgreSQL-backed bucket.
+    allow no burst (one request at a time) want more headroom (the users detail client: 2%). With
+    `shared_limiter_key` set, every process using that key draws from one PostgreSQL-backed bucket.
     A request is tried at most `max_attempts` times (429s wait but do not count) and never for
     longer than `total_budget_s`, counted from its first slot (queueing behind the rate limit
     before it is pacing, not failing). More than `breaker_threshold` consecutive failures open the

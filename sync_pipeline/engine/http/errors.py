@@ -87,7 +87,8 @@ class RetryBudgetExhausted(ApiError):
 
 
 class CircuitOpen(ApiError):
-    """The upstream's circuit breaker is open: too many consecutive failures; no request was sent."""
+    """The upstream's circuit breaker is open: too many consecutive failures; no request was
+    sent."""
 
     def __init__(self, upstream: str, retry_in_s: float) -> None:
         self.upstream, self.retry_in_s = upstream, retry_in_s

@@ -105,7 +105,8 @@ class DuplicateFilter:
         self._seen: dict[Hashable, float] = {}
 
     def keep_new(self, page: Page) -> Page:
-        """`page` without older copies of records already seen; counts in `duplicates`/`replaced`."""
+        """`page` without older copies of records already seen; counts in
+        `duplicates`/`replaced`."""
         kept: list[Any] = []
         repeats = replaced = 0
         fetched_at = page.fetched_at

@@ -109,8 +109,10 @@ class ProgressReporter:
         )
         eta = self.eta_s()
         return (
-            f"{self.label}: {done:,}{of_total}, {m.pages_per_s():.1f} pages/s, {m.rows_per_s():,.0f} rows/s, "
-            f"ETA {format_duration(eta) if eta is not None else '?'}, p95 {m.latency.percentile(95) * 1000:.0f} ms, "
+            f"{self.label}: {done:,}{of_total}, {m.pages_per_s():.1f} pages/s, "
+            f"{m.rows_per_s():,.0f} rows/s, "
+            f"ETA {format_duration(eta) if eta is not None else '?'}, "
+            f"p95 {m.latency.percentile(95) * 1000:.0f} ms, "
             f"retries {sum(m.retries.values())}, 429s {m.throttled}, breaker {m.breaker_state}"
         )
 

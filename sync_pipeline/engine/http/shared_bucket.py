@@ -2,10 +2,11 @@
 
 The bucket is a row of `rate_limits` (sql/001_rate_limits.sql) holding the next free send slot
 (GCRA, as `token_bucket.py`). Each request asks the database for its slot with
-`CALL rate_limit_acquire(...)` (sql/033_rate_limit_window.sql, sql/034_rate_limit_late_after_commit.sql): the procedure claims the next
-slot, commits, and returns when the database's clock reaches it. Slot times are never carried
-over to a process's own clock, so neither query latency nor clock offsets between hosts can bring
-two processes' requests closer than one interval.
+`CALL rate_limit_acquire(...)` (sql/033_rate_limit_window.sql,
+sql/034_rate_limit_late_after_commit.sql): the procedure claims the next slot, commits, and returns
+when the database's clock reaches it. Slot times are never carried over to a process's own clock, so
+neither query latency nor clock offsets between hosts can bring two processes' requests closer than
+one interval.
 
 Evenly spaced slots leave only 20 intervals minus 1 s of slack per window (5 ms at 19.9/s of a
 20/s limit), and a request that goes out late by more than that puts one too many into the

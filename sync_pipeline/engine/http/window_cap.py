@@ -39,7 +39,8 @@ class WindowCap:
         return cls(max(1, math.floor(rps + 1e-9) + burst - 1))
 
     async def wait_turn(self) -> bool:
-        """Return when one more request may go (it counts as sent then); True if it was held back."""
+        """Return when one more request may go (it counts as sent then); True if it was held
+        back."""
         held = False
         while True:
             now = time.monotonic()

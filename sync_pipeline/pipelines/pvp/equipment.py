@@ -15,8 +15,8 @@ Fetched equipment is written in batches, one transaction each: the item catalogu
 one statement with the snapshots and the slot pair (stale slots deleted, changed slots upserted;
 an unchanged slot is not rewritten), then the flags (private, not found, failed calls
 unclaimed). Last, once the calls other live boards claimed for its characters have landed
-(polled, at most `claim_wait_s`), every entry is linked to its character's latest equipment snapshot and
-the snapshot is marked processed (unless a call failed or is still pending: the next sync then
+(polled, at most `claim_wait_s`), every entry is linked to its character's latest equipment snapshot
+and the snapshot is marked processed (unless a call failed or is still pending: the next sync then
 compares against an older snapshot and retries).
 """
 
@@ -462,7 +462,7 @@ WITH fetched AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM snap), (SELECT count(*) FROM written), (SELECT count(*) FROM removed)
-"""
+"""  # noqa: E501
 
 _FLAGS = """
 WITH flags AS (
@@ -477,7 +477,7 @@ UPDATE pvp_characters c SET
     equipment_claimed_at = CASE WHEN f.failed THEN NULL ELSE c.equipment_claimed_at END
 FROM flags f JOIN locked USING (id)
 WHERE c.id = f.id
-"""
+"""  # noqa: E501
 
 _PENDING = """
 SELECT count(*) FROM pvp_leaderboard_entries e JOIN pvp_characters c ON c.id = e.character_pk
@@ -506,4 +506,4 @@ WITH latest AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM linked), EXISTS (SELECT FROM processed)
-"""
+"""  # noqa: E501

@@ -88,7 +88,8 @@ class BoardWrite:
 
 
 async def fetch_board(client: ApiClient, board: Board) -> FetchedBoard:
-    """The whole leaderboard, typed; raises `LeaderboardMissing` on 404, or what the client raises."""
+    """The whole leaderboard, typed; raises `LeaderboardMissing` on 404, or what the client
+    raises."""
     response = await client.get_json(board.path, parse=lambda body: parse_board(board, body))
     if isinstance(response, NotFound):
         raise LeaderboardMissing(f"{board.path}: {response.code or 'not found'}")
@@ -285,4 +286,4 @@ WITH input AS (
 )
 SELECT (SELECT count(*) FROM ids WHERE inserted), (SELECT count(*) FROM ids WHERE updated),
        (SELECT count(*) FROM logged), (SELECT count(*) FROM entries)
-"""
+"""  # noqa: E501

@@ -47,8 +47,8 @@ class Coverage:
 def rank_summary(conn: psycopg.Connection, snapshot_id: int) -> RankSummary:
     return RankSummary(
         *conn.execute(
-            "SELECT count(*), count(DISTINCT rank), min(rank), max(rank) FROM pvp_leaderboard_entries "
-            "WHERE snapshot_id = %s",
+            "SELECT count(*), count(DISTINCT rank), min(rank), max(rank) "
+            "FROM pvp_leaderboard_entries WHERE snapshot_id = %s",
             (snapshot_id,),
         ).fetchone()
     )

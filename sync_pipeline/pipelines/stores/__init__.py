@@ -2,7 +2,7 @@
 
     outcome = await sync_store_list(pool, client, run_id)                 # `stores`, retirements
     result = await sync_stores(pool, client, outcome.live_codes, run_id)  # users + videos per store
-    print(result.summary())                                               # "298 of 300 stores synced"
+    print(result.summary())  # "298 of 300 stores synced"
 
 `store_list` (the list, retiring vanished stores) -> `fan_out` (many stores at once under one
 limit) -> `members` (one store's users or videos) -> `sync_logs`. The client is one `ApiClient`

@@ -128,7 +128,8 @@ async def sync_store_members(
     writers: asyncio.Semaphore,
     on_page: Callable[[], None] | None = None,
 ) -> StoreOutcome:
-    """Fetch and write one store's listing; a `STORE_FAILURES` error becomes the outcome's reason."""
+    """Fetch and write one store's listing; a `STORE_FAILURES` error becomes the outcome's
+    reason."""
     started = time.monotonic()
     records: list[dict] = []
     pages = 0

@@ -19,7 +19,8 @@ from sync_pipeline.engine.http import HttpMetrics
 
 
 def pool_stats(pool: ConnectionPool) -> dict[str, int]:
-    """The pool's `size` (its maximum, `DB_POOL_SIZE`), connections `in_use` and requests `waiting`."""
+    """The pool's `size` (its maximum, `DB_POOL_SIZE`), connections `in_use` and requests
+    `waiting`."""
     stats = pool.get_stats()
     return {
         "size": pool.max_size,
@@ -79,10 +80,10 @@ class StoresProgress:
         )
         db = sample["db_pool"]
         return (
-            f"stores: {sample['processed']}/{sample['total']} processed ({sample['percent']:.1f}%), "
-            f"{sample['failed_jobs']} failed jobs; in flight {flight}; {sample['requests']} requests, "
-            f"{sample['http_429']} 429s; db pool size {db['size']}, in use {db['in_use']}, "
-            f"waiting {db['waiting']}"
+            f"stores: {sample['processed']}/{sample['total']} processed "
+            f"({sample['percent']:.1f}%), {sample['failed_jobs']} failed jobs; in flight {flight}; "
+            f"{sample['requests']} requests, {sample['http_429']} 429s; db pool size {db['size']}, "
+            f"in use {db['in_use']}, waiting {db['waiting']}"
         )
 
     def report(self) -> dict[str, Any]:

@@ -18,8 +18,9 @@ def log_store(pool: ConnectionPool, outcome: StoreOutcome, run_id: str) -> None:
     if outcome.ok:
         r = outcome.result
         message = (
-            f"{outcome.records} records in {outcome.pages} pages: {r.inserted} inserted, {r.updated} updated, "
-            f"{r.unchanged} unchanged, {r.soft_deleted} soft-deleted, {r.quarantined} quarantined"
+            f"{outcome.records} records in {outcome.pages} pages: {r.inserted} inserted, "
+            f"{r.updated} updated, {r.unchanged} unchanged, {r.soft_deleted} soft-deleted, "
+            f"{r.quarantined} quarantined"
         )
     else:
         message = outcome.reason

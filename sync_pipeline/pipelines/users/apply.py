@@ -5,11 +5,12 @@
 Every id gets its task at once; the client holds them to `concurrency` requests in flight and to
 the (shared, PostgreSQL-backed) rate limit, so the limit stays saturated even with 1-2 s
 latencies. Slots are taken one at a time (`slots.py`): a worker never holds slots ahead that a
-fresh change elsewhere would have to wait behind. Ids are sorted and stored in that order, a batch at a time (`write_batch` users, or
-whatever arrived in `flush_every_s`), each batch in one transaction with its checkpoint, which
-reads "the first n ids are stored". A failed run re-executed with the same ids and scope resumes
-after them, so detail calls already paid for are not paid again; a batch cut off by a crash is
-simply written again (batches are idempotent). One run per scope at a time (`ScopeBusy`).
+fresh change elsewhere would have to wait behind. Ids are sorted and stored in that order, a batch
+at a time (`write_batch` users, or whatever arrived in `flush_every_s`), each batch in one
+transaction with its checkpoint, which reads "the first n ids are stored". A failed run re-executed
+with the same ids and scope resumes after them, so detail calls already paid for are not paid again;
+a batch cut off by a crash is simply written again (batches are idempotent). One run per scope at a
+time (`ScopeBusy`).
 
 A 404 `user_not_found` soft-deletes the user; a 404 with any other code (a wrong base URL, say)
 fails the run instead of deleting users by mistake.

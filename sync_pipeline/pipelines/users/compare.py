@@ -52,7 +52,7 @@ SELECT s.id,
 FROM seen AS s
 LEFT JOIN users AS u ON u.id = s.id
 LEFT JOIN users_pending_changes AS p ON p.id = s.id
-"""
+"""  # noqa: E501
 
 _RECORD = """
 WITH caught_up AS (
@@ -65,7 +65,7 @@ FROM unnest(%(ids)s::bigint[], %(fps)s::bytea[], %(stamps)s::timestamptz[], %(ru
 ON CONFLICT (id) DO UPDATE SET summary_fingerprint = EXCLUDED.summary_fingerprint,
     updated_at = EXCLUDED.updated_at, detected_at = now(), requested_tick = EXCLUDED.requested_tick,
     run_key = EXCLUDED.run_key, quarantined_at = NULL, priority = 0, sent_at = NULL
-"""
+"""  # noqa: E501
 
 
 @dataclass(frozen=True)

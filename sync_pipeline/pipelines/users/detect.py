@@ -1,7 +1,8 @@
 """One detector tick: list the window, fingerprint, classify, and group the changes into runs.
 
     detection = await detect_changes(pool, list_client, cursor, settings, partition_of, now)
-    for group in detection.groups: ...   # one worker run each: group.partition, group.ids, group.run_key
+    for group in detection.groups:
+        ...  # one worker run each: group.partition, group.ids, group.run_key
 
 On an empty table (a fresh install, or one emptied to start over, whatever the cursor) a tick
 bootstraps instead (`bootstrap.py`): it lists every user, stores the summaries and queues every
@@ -89,15 +90,16 @@ class Detection:
         if self.bootstrap is not None:
             b = self.bootstrap
             return (
-                f"bootstrap of an empty table: {self.seen} users listed in {self.window.describe()}, "
-                f"{b.inserted} stored from the list with their detail queued for the backfill, "
-                f"{b.quarantined} quarantined"
+                f"bootstrap of an empty table: {self.seen} users listed in "
+                f"{self.window.describe()}, {b.inserted} stored from the list with their detail "
+                f"queued for the backfill, {b.quarantined} quarantined"
             )
         counts = self.classification.counts
         return (
             f"{self.seen} users seen in {self.window.describe()}: {counts['changed']} changed, "
             f"{counts['touched']} touch-only, {counts['unchanged']} unchanged, "
-            f"{counts['requested']} already requested; {self.requested} ids in {len(self.groups)} run(s)"
+            f"{counts['requested']} already requested; {self.requested} ids in "
+            f"{len(self.groups)} run(s)"
         )
 
 
@@ -202,7 +204,8 @@ def _progresses(stamp: datetime | None, cursor: DetectorCursor, walk: SummaryWal
 
 
 def fingerprint_summaries(walk: SummaryWalk, cut: datetime | None = None) -> tuple[list[Seen], int]:
-    """The summaries stamped before `cut` (all when None), fingerprinted, and how many could not be."""
+    """The summaries stamped before `cut` (all when None), fingerprinted, and how many could not
+    be."""
     seen: list[Seen] = []
     failed = 0
     for user_id, summary in walk.summaries.items():

@@ -1,6 +1,7 @@
 """The reconcile: one day's `updated_at` window, or every user, compared and repaired in one run.
 
-    scope = ReconcileScope.for_day("2026-11-22", start, end, now)     # or ReconcileScope.full_refresh()
+    scope = ReconcileScope.for_day("2026-11-22", start, end, now)
+    # or ReconcileScope.full_refresh()
     outcome = await reconcile_users(pool, list_client, detail_client, scope, run_id)
 
 It goes through the live pair's code: the detector's walk (`listing.py`, every page, walked

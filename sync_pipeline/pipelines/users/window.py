@@ -1,6 +1,7 @@
 """Where the detector stands (its cursor) and which `updated_at` window a tick lists.
 
-The cursor is JSON in Dagster's sensor cursor: `{"hwm": ISO|null, "listed_at": ISO|null, "tick": n}`.
+The cursor is JSON in Dagster's sensor cursor:
+`{"hwm": ISO|null, "listed_at": ISO|null, "tick": n}`.
 
 - `hwm`: every user with `updated_at < hwm` was seen by a complete, stable walk;
 - `listed_at`: our clock when that walk ran;

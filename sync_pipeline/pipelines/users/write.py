@@ -48,7 +48,8 @@ STAGE = sql.Identifier(
 STAGE_COLUMNS = sql.SQL(", ").join(map(sql.Identifier, STAGED_COLUMNS))
 _DIFFERS = sql.SQL(
     "t.fingerprint IS DISTINCT FROM excluded.fingerprint OR t.deleted_at IS NOT NULL "
-    "OR t.summary_fingerprint IS DISTINCT FROM excluded.summary_fingerprint OR t.detail_synced_at IS NULL"
+    "OR t.summary_fingerprint IS DISTINCT FROM excluded.summary_fingerprint "
+    "OR t.detail_synced_at IS NULL"
 )
 _NOT_OLDER = sql.SQL(
     "t.updated_at IS NULL OR excluded.updated_at IS NULL OR excluded.updated_at >= t.updated_at"
@@ -75,7 +76,8 @@ _UPSERT = sql.SQL(
 _LOG_DIFFS = sql.SQL(
     "INSERT INTO sync_change_log (run_id, entity, record_key, column_name, old_value, new_value) "
     "SELECT %(run_id)s, 'users', t.id::text, d.column_name, d.old_value, d.new_value "
-    "FROM (SELECT u.* FROM users AS u JOIN pg_temp.{stage} AS s USING (id) ORDER BY u.id FOR UPDATE OF u) AS t "
+    "FROM (SELECT u.* FROM users AS u JOIN pg_temp.{stage} AS s USING (id) "
+    "ORDER BY u.id FOR UPDATE OF u) AS t "
     "JOIN pg_temp.{stage} AS excluded USING (id) "
     "CROSS JOIN LATERAL (VALUES {pairs}) AS d (column_name, old_value, new_value, from_detail) "
     "WHERE ({differs}) AND ({not_older}) AND d.old_value IS DISTINCT FROM d.new_value "
@@ -120,7 +122,7 @@ WITH live AS (
     DELETE FROM users_pending_changes WHERE id = ANY(%(ids)s::bigint[])
 )
 SELECT count(*) FROM gone
-"""
+"""  # noqa: E501
 _MARK_QUARANTINED = (
     "UPDATE users_pending_changes SET quarantined_at = now() WHERE id = ANY(%s::bigint[])"
 )

@@ -1,4 +1,5 @@
-"""Deterministic data of the reference upstream: generators per kind of record and the in-memory tables."""
+"""Deterministic data of the reference upstream: generators per kind of record and the in-memory
+tables."""
 
 from sync_pipeline.upstream.data.cars import generate_cars
 

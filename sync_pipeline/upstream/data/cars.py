@@ -185,7 +185,8 @@ def generate_cars(seed: int, count: int) -> list[dict[str, Any]]:
 
 def iter_car_chunks(seed: int, count: int) -> Iterator[tuple[list[dict[str, Any]], np.ndarray]]:
     """The catalogue in chunks of (cars, their updated_at in ms), so the server never holds all cars
-    as dicts at once. Cars of a chunk share dealer dicts and feature lists: serialize, don't edit."""
+    as dicts at once. Cars of a chunk share dealer dicts and feature lists: serialize, don't
+    edit."""
     rng = stream(seed, "cars")
     ids = increasing_ids(rng, FIRST_CAR_ID, count)
     dealers = generate_dealers(seed, dealer_count(count))
@@ -313,7 +314,8 @@ def _feature_list(mask: int) -> list[str]:
 def vins(
     rng: np.random.Generator, model: np.ndarray, year: np.ndarray, ids: np.ndarray
 ) -> np.ndarray:
-    """Valid 17-character VINs (check digit included); the serial comes from the id, so they are unique."""
+    """Valid 17-character VINs (check digit included); the serial comes from the id, so they are
+    unique."""
     n = len(ids)
     chars = np.empty((n, 17), dtype=np.uint8)
     wmi = np.frombuffer("".join(m[4] for m in MODELS).encode(), dtype=np.uint8).reshape(-1, 3)

@@ -142,7 +142,8 @@ def _contact(
 
 
 def custom_fields(salt: int) -> dict[str, Any]:
-    """A few scalar fields, different per contact, as CRMs hold them (strings, numbers, booleans, nulls)."""
+    """A few scalar fields, different per contact, as CRMs hold them (strings, numbers, booleans,
+    nulls)."""
     fields: dict[str, Any] = {"company": COMPANIES[salt % len(COMPANIES)], "lead_score": salt % 101}
     if salt & 1 << 8:
         fields["industry"] = INDUSTRIES[(salt >> 9) % len(INDUSTRIES)]

@@ -40,7 +40,8 @@ EXTRA_FIELDS = {
 
 @dataclass(frozen=True)
 class OddityFields:
-    """Where each oddity goes for one kind of record (dotted paths; None: that oddity cannot apply)."""
+    """Where each oddity goes for one kind of record (dotted paths; None: that oddity cannot
+    apply)."""
 
     text: str | None
     long_text: str | None

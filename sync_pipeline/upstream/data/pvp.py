@@ -216,7 +216,8 @@ class PvpData:
     bodies: dict[tuple[str, str, bool], bytes] = field(default_factory=dict)
 
     def board_body(self, seed: int, region: str, bracket: str, hostile: bool) -> bytes | None:
-        """The board's JSON (with hostile oddities when asked), built once per change; None if no such board."""
+        """The board's JSON (with hostile oddities when asked), built once per change; None if no
+        such board."""
         board = self.boards.get((region, bracket))
         if board is None:
             return None
@@ -287,7 +288,10 @@ def unique_name(data: PvpData, region: str, realm: str, name: str) -> str:
     candidate = name
     while (region, realm, candidate.lower()) in data.by_path:
         suffix += 1
-        candidate = f"{name}{LATIN_SYLLABLES[suffix % len(LATIN_SYLLABLES)]}{suffix // len(LATIN_SYLLABLES) or ''}"
+        candidate = (
+            f"{name}{LATIN_SYLLABLES[suffix % len(LATIN_SYLLABLES)]}"
+            f"{suffix // len(LATIN_SYLLABLES) or ''}"
+        )
     return candidate
 
 

@@ -140,7 +140,8 @@ def member_row(record: dict[str, Any], updated_ms: int) -> Row:
 
 
 def store_records(rng: np.random.Generator, first_number: int, count: int) -> list[dict[str, Any]]:
-    """Stores numbered upwards from `first_number`; numbers are unique across cities, so codes are too."""
+    """Stores numbered upwards from `first_number`; numbers are unique across cities, so codes are
+    too."""
     cities, brands = pick(rng, STORE_CITIES, count).tolist(), pick(rng, BRANDS, count).tolist()
     statuses = pick(rng, STORE_STATUSES, count, (85, 10, 5)).tolist()
     updated = iso_column(spread_ms(rng, DATA_START_MS, DATA_END_MS, count))

@@ -109,7 +109,8 @@ class RecordTable:
         return positions
 
     def in_update_order(self, since_ms: int | None, until_ms: int | None) -> np.ndarray:
-        """Positions ordered by (updated_at, key) with since <= updated_at < until (keys must be ints)."""
+        """Positions ordered by (updated_at, key) with since <= updated_at < until (keys must be
+        ints)."""
         if self._update_order is None:
             order = np.lexsort((np.asarray(self.keys, dtype=np.int64), self.updated_ms))
             self._update_order = (order, self.updated_ms[order])
@@ -121,7 +122,8 @@ class RecordTable:
     def variant(
         self, name: str, build: Callable[[RecordTable], tuple[list[bytes], list[bytes] | None]]
     ) -> tuple[list[bytes], list[bytes] | None]:
-        """Blobs (and details) as some other view serves them, e.g. with hostile oddities; built once."""
+        """Blobs (and details) as some other view serves them, e.g. with hostile oddities; built
+        once."""
         if name not in self._variants:
             self._variants[name] = build(self)
         return self._variants[name]

@@ -208,7 +208,8 @@ def _roles(flags: int) -> list[str]:
 
 
 def update_user(detail: dict[str, Any], rng: np.random.Generator, stamp_ms: int) -> None:
-    """A business change the list shows (plan, status or first name always differs), then a touch."""
+    """A business change the list shows (plan, status or first name always differs), then a
+    touch."""
     change = int(rng.integers(0, 3))
     if change == 0:
         detail["plan"] = PLANS[

@@ -128,7 +128,8 @@ async def set_faults(body: FaultsRequest, request: Request) -> dict[str, Any]:
 
 @router.get("/stats")
 async def stats(request: Request) -> dict[str, Any]:
-    """Requests, 429s, injected faults and peak request rates per endpoint and limit group, per token."""
+    """Requests, 429s, injected faults and peak request rates per endpoint and limit group, per
+    token."""
     return _state(request).stats.as_json()
 
 

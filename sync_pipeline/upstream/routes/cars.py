@@ -14,7 +14,8 @@ MAX_PAGE_SIZE = 1000
 
 
 def list_cars(state: UpstreamState, request: Request, admission: Admission) -> bytes:
-    """Cars ordered by id; `total` counts the cars in the window (half-open: since <= updated_at < until)."""
+    """Cars ordered by id; `total` counts the cars in the window (half-open:
+    since <= updated_at < until)."""
     page = int_param(request, "page", 1, 1)
     size = int_param(request, "page_size", 100, 1, MAX_PAGE_SIZE)
     since, until = time_param(request, "updated_since"), time_param(request, "updated_until")

@@ -21,7 +21,8 @@ def list_workspaces(state: UpstreamState, request: Request, admission: Admission
 
 
 def list_contacts(state: UpstreamState, request: Request, admission: Admission) -> bytes:
-    """A workspace's contacts ordered by id, optionally only those with updated_at >= updated_since."""
+    """A workspace's contacts ordered by id, optionally only those with
+    updated_at >= updated_since."""
     workspace_id = request.query_params.get("workspace_id")
     if not workspace_id:
         raise ApiError(400, "invalid_parameter", "workspace_id is required")

@@ -1,4 +1,5 @@
-"""`GET /pvp/{region}/leaderboards/{bracket}` and `GET /characters/{region}/{realm}/{name}/equipment`."""
+"""`GET /pvp/{region}/leaderboards/{bracket}` and
+`GET /characters/{region}/{realm}/{name}/equipment`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`GET /stores`, `GET /stores/{code}/users`, `GET /stores/{code}/videos`: cursor pages by code / id."""
+"""`GET /stores`, `GET /stores/{code}/users`, `GET /stores/{code}/videos`: cursor pages by
+code / id."""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ MAX_PER_PAGE = 500
 
 
 def list_users(state: UpstreamState, request: Request, admission: Admission) -> bytes:
-    """User summaries ordered by (updated_at, id) in the half-open window since <= updated_at < until."""
+    """User summaries ordered by (updated_at, id) in the half-open window
+    since <= updated_at < until."""
     page = int_param(request, "page", 1, 1)
     per_page = int_param(request, "per_page", 100, 1, MAX_PER_PAGE)
     since, until = time_param(request, "updated_since"), time_param(request, "updated_until")

@@ -141,7 +141,8 @@ def test_checks_fail_with_the_measured_number_when_targets_are_out_of_reach(
 
     with psycopg.connect(db_url.conninfo()) as conn:  # a second live listing of one car's vin
         conn.execute(
-            "INSERT INTO cars SELECT (jsonb_populate_record(c, jsonb_build_object('id', c.id + 10000000))).* "
+            "INSERT INTO cars "
+            "SELECT (jsonb_populate_record(c, jsonb_build_object('id', c.id + 10000000))).* "
             "FROM cars c WHERE deleted_at IS NULL AND vin IS NOT NULL ORDER BY id LIMIT 1"
         )
     with open_pool(db_url, max_size=1) as pool:

@@ -80,7 +80,7 @@ def test_a_fresh_detector_bootstraps_every_user_from_the_list_with_details_pendi
     )
 
 
-def test_a_first_sync_of_one_day_bootstraps_every_user_and_the_backfill_fills_in_the_most_recent_first(
+def test_a_first_sync_of_one_day_bootstraps_every_user_and_the_backfill_fills_in_the_most_recent_first(  # noqa: E501
     users_env, db_url, instance
 ):
     first = reconcile(instance, bootstrap_empty=True)

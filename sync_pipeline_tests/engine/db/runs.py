@@ -82,6 +82,7 @@ def change_log(conn: psycopg.Connection) -> list[tuple]:
 def quarantine(conn: psycopg.Connection) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            "SELECT source, entity, run_id, record_key, reason, raw_json FROM sync_quarantine ORDER BY id"
+            "SELECT source, entity, run_id, record_key, reason, raw_json "
+            "FROM sync_quarantine ORDER BY id"
         )
         return cur.fetchall()

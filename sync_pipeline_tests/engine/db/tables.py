@@ -1,4 +1,5 @@
-"""Throwaway tables for the engine tests, with their specs (the engine is generic; cars is one user).
+"""Throwaway tables for the engine tests, with their specs (the engine is generic; cars is one
+user).
 
 `items`: bigint key, a scope column (`shop`), every common column type, one volatile column.
 `entries`: a composite (text, bigint) key, like a leaderboard entry per region.

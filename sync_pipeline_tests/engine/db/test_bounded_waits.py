@@ -101,7 +101,8 @@ def test_two_runs_waiting_on_each_other_through_python_fail_fast_and_a_retry_goe
                 and sessions(monitor, state="idle in transaction") == 2
             )
         )
-        gate.rollback()  # now a's first batch needs 50 (b's second holds it), b's first needs 60 (a's)
+        gate.rollback()
+        # now a's first batch needs 50 (b's second holds it), b's first needs 60 (a's)
         for thread, _ in runs:
             thread.join(timeout=30)
         assert not any(thread.is_alive() for thread, _ in runs), "the runs hang on each other"

@@ -191,7 +191,8 @@ def test_a_cursor_position_is_kept_under_another_page_size_and_started_over_for_
     assert (kept.page, kept.skip_records, kept.restart) == (7, 0, False)
     assert (
         kept.note
-        == "checkpoint at cursor 'c7' written in pages of 500 resumed as is in pages of 200 (a cursor names a record)"
+        == "checkpoint at cursor 'c7' written in pages of 500 resumed as is in pages of 200 "
+        "(a cursor names a record)"
     )
     other = checkpoints.listing_layout(200, {"workspace_id": "ws_2"})
     assert checkpoints.plan_resume(7, "c7", LAYOUT, other).restart

@@ -108,7 +108,7 @@ def test_a_deadlock_victim_batch_is_retried_whole(tables, pool):
             RETURN NULL;
         END $$;
         CREATE TRIGGER deadlock_twice BEFORE INSERT ON items FOR EACH STATEMENT EXECUTE FUNCTION fail_like_a_deadlock();
-    """)
+    """)  # noqa: E501
     records = [item(i) for i in range(1, 31)] + [item(31, qty="bad")]
     result = sync(
         pool, ITEMS, records, options=WriteOptions(batch_size=100, parallel_batches=1), page_size=31
@@ -124,7 +124,7 @@ def test_a_batch_that_keeps_deadlocking_fails_the_run(tables, pool):
         CREATE FUNCTION always_deadlock() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'simulated deadlock' USING ERRCODE = 'deadlock_detected'; END $$;
         CREATE TRIGGER deadlock_always BEFORE INSERT ON items FOR EACH STATEMENT EXECUTE FUNCTION always_deadlock();
-    """)
+    """)  # noqa: E501
     with pytest.raises(psycopg.errors.DeadlockDetected):
         sync(pool, ITEMS, [item(i) for i in range(1, 11)])
     assert table_rows(tables, "items") == []

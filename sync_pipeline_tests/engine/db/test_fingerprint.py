@@ -44,9 +44,10 @@ ODD = {
 # Golden values: changing the canonical form changes every stored fingerprint (and rewrites every
 # row on the next sync). If this test fails, that is what the change would do in production.
 GOLDEN_CAR_JSON = (
-    b'{"color":"Pearl White","dealer":{"city":"Austin","id":7003,"name":"Austin Toyota","state":"TX"},'
-    b'"features":["Bluetooth","Backup Camera"],"fuel":"gasoline","listed_at":"2026-10-01T08:15:00.123Z",'
-    b'"make":"Toyota","mileage":81234,"model":"Camry","price":"18450.00","vin":"4T1BF1FK5EU123456","year":2014}'
+    b'{"color":"Pearl White","dealer":{"city":"Austin","id":7003,"name":"Austin Toyota",'
+    b'"state":"TX"},"features":["Bluetooth","Backup Camera"],"fuel":"gasoline",'
+    b'"listed_at":"2026-10-01T08:15:00.123Z","make":"Toyota","mileage":81234,"model":"Camry",'
+    b'"price":"18450.00","vin":"4T1BF1FK5EU123456","year":2014}'
 )
 GOLDEN_CAR = "d4c240ee03109a10622588ad8aa0abb9"
 GOLDEN_ODD = "0910a9151428647d228d2bf4b62bd54f"
@@ -115,7 +116,8 @@ def test_same_digest_in_other_processes_and_hash_seeds():
         "from sync_pipeline.engine.fingerprint import fingerprint;"
         "from sync_pipeline_tests.engine.db.test_fingerprint import CAR, ODD;"
         "from sync_pipeline.entities.cars import CARS;"
-        "print(fingerprint(CAR, CARS.fingerprint_excluded).hex(), fingerprint(ODD, frozenset({'id'})).hex())"
+        "print(fingerprint(CAR, CARS.fingerprint_excluded).hex(), "
+        "fingerprint(ODD, frozenset({'id'})).hex())"
     )
     for seed in ("0", "12345"):
         out = subprocess.run(

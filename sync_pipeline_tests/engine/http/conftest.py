@@ -36,7 +36,8 @@ QUICK = {
 
 @pytest.fixture(scope="module")
 def own_upstream() -> Iterator[UpstreamProcess]:
-    """A reference upstream for one test module (profile none, test sizes), free to change faults."""
+    """A reference upstream for one test module (profile none, test sizes), free to change
+    faults."""
     with UpstreamProcess(profile="none", seed=1, sizes=TEST_UPSTREAM_SIZES) as server:
         yield server
 

@@ -41,7 +41,8 @@ def hostile_upstream():
 
 
 def all_car_ids(calm: UpstreamProcess) -> list[Any]:
-    """Every car id, from a calm upstream with the same seed and sizes (oddities never touch ids)."""
+    """Every car id, from a calm upstream with the same seed and sizes (oddities never touch
+    ids)."""
     pages = [
         httpx.get(f"{calm.url}/cars", params={"page_size": 1000, "page": p}).json()
         for p in range(1, 6)

@@ -69,7 +69,8 @@ def test_users_use_total_pages_and_the_window_parameters(upstream, quick_config)
     )
     pages, _client, _ = walk(quick_config(upstream.url), listing)
     assert pages[0].last_page == 4
-    # 2000 users fill page 4 exactly, so one more page is asked for in case users were appended meanwhile
+    # 2000 users fill page 4 exactly, so one more page is asked for in case users were appended
+    # meanwhile
     assert [len(p.records) for p in pages] == [500, 500, 500, 500, 0]
     updated = [u["updated_at"] for p in pages for u in p.records]
     assert len(updated) == pages[0].total and updated == sorted(updated)

@@ -36,8 +36,8 @@ def test_two_processes_on_one_key_share_one_rate(db_url):
         first, second = (r.get(timeout=60) for r in results)
     merged = first + second
     assert len(merged) == 2 * per_process
-    # each process alone would take 38/s; sharing, the two together stay at one rate (a slot of slack
-    # for scheduling jitter: 40 allowed, unshared would be about 76)
+    # each process alone would take 38/s; sharing, the two together stay at one rate (a slot of
+    # slack for scheduling jitter: 40 allowed, unshared would be about 76)
     assert most_in_any_second(merged) <= 40
     assert min(first) < max(second) and min(second) < max(first), (
         "the two processes did not overlap"

@@ -1,4 +1,5 @@
-"""Four OS processes sharing one API key and its limit: the upstream's own count proves the limit held."""
+"""Four OS processes sharing one API key and its limit: the upstream's own count proves the limit
+held."""
 
 from __future__ import annotations
 

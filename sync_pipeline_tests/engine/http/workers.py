@@ -9,7 +9,8 @@ from sync_pipeline.engine.http.shared_bucket import SharedTokenBucket
 
 
 def acquire_times(conninfo: str, key: str, rate: float, count: int, start_at: float) -> list[float]:
-    """Wait until monotonic time `start_at`, then acquire `count` slots; returns when each was granted.
+    """Wait until monotonic time `start_at`, then acquire `count` slots; returns when each was
+    granted.
 
     CLOCK_MONOTONIC is one clock for the whole machine on Linux, so the stamps of several
     processes can be merged and compared.

@@ -29,7 +29,7 @@ INSERT INTO pvp_equipment_snapshots (character_pk, fetched_at, played, fingerpri
 SELECT c.id, now() - make_interval(hours => k), 100, decode(md5(c.id::text), 'hex'), 16, 'fill'
 FROM pvp_characters c, generate_series(1, 3) k;
 ANALYZE pvp_characters, pvp_leaderboards, pvp_leaderboard_entries, pvp_equipment_snapshots;
-"""
+"""  # noqa: E501
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,8 @@ def test_first_sync_equals_upstream_and_an_unchanged_resync_writes_nothing(
         assert first.totals(job)["inserted"] == len(expected)
     video = upstream_records(stores_upstream, f"/stores/{codes[0]}/videos")[0]
     row = db.execute(
-        "SELECT title, views, likes, duration_s FROM store_videos WHERE store_code = %s AND id = %s",
+        "SELECT title, views, likes, duration_s FROM store_videos "
+        "WHERE store_code = %s AND id = %s",
         (codes[0], video["id"]),
     ).fetchone()
     assert row == (video["title"], video["views"], video["likes"], video["duration_s"])
@@ -183,7 +184,8 @@ def test_store_deleted_upstream_is_retired_and_its_rows_soft_deleted(pool, db, u
     ).fetchone() == (True,)
     for table in ("store_users", "store_videos"):
         live, deleted = db.execute(
-            f"SELECT count(*) FILTER (WHERE deleted_at IS NULL), count(*) FILTER (WHERE deleted_at IS NOT NULL) "
+            f"SELECT count(*) FILTER (WHERE deleted_at IS NULL), "
+            f"count(*) FILTER (WHERE deleted_at IS NOT NULL) "
             f"FROM {table} WHERE store_code = %s",
             (gone[0],),
         ).fetchone()
@@ -196,7 +198,8 @@ def test_store_deleted_upstream_is_retired_and_its_rows_soft_deleted(pool, db, u
     assert (
         sum(listed.retired_rows.values())
         == db.execute(
-            "SELECT count(*) FROM sync_change_log WHERE run_id = 'run-after' AND column_name = 'deleted_at' "
+            "SELECT count(*) FROM sync_change_log "
+            "WHERE run_id = 'run-after' AND column_name = 'deleted_at' "
             "AND entity IN ('store_users', 'store_videos')"
         ).fetchone()[0]
     )
