@@ -1,0 +1,155 @@
+"""Churn during a full sync of users, contacts and store users: a record live for the whole walk
+is never delisted, one deleted before the walk is delisted by it, and the next sync leaves the
+table equal to the upstream, record by record (cars: `test_churn.py`, with the hostile profile
+on top).
+
+The upstream deletes, inserts and updates records (`/_admin/churn`) while the sync walks the
+listing, slowed down so that the churn overlaps it. Ids are compared as the client sees them
+(the last part of a grouped key; ids of a kind are never reused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from sync_pipeline.db.pool import open_pool
+from sync_pipeline.engine.entity import EntitySpec
+from sync_pipeline.entities.contacts import CONTACTS
+from sync_pipeline.entities.stores import STORE_USERS
+from sync_pipeline.entities.users import USERS
+from sync_pipeline.upstream.process import UpstreamProcess
+from sync_pipeline_tests.defs.users.conftest import upstream_users
+from sync_pipeline_tests.reliability.plugin import Figures
+from sync_pipeline_tests.reliability.sources import (
+    contacts_full_refresh,
+    stores_full_run,
+    users_full_sync,
+)
+from sync_pipeline_tests.reliability.test_hostile import assert_exact
+from sync_pipeline_tests.reliability.truth import compare, cursor_records, get_json
+
+CHURN_S = 30
+
+
+def every_contact(server: UpstreamProcess) -> list[dict]:
+    workspaces = [w["id"] for w in get_json(server.url, "/workspaces")["data"]]
+    return [
+        contact
+        for workspace in workspaces
+        for contact in cursor_records(server.url, "/contacts", limit=500, workspace_id=workspace)
+    ]
+
+
+def every_store_user(server: UpstreamProcess) -> list[dict]:
+    stores = cursor_records(server.url, "/stores")
+    return [u for s in stores for u in cursor_records(server.url, f"/stores/{s['code']}/users")]
+
+
+def stores_sync(pool: ConnectionPool, server: UpstreamProcess) -> None:
+    _, run = stores_full_run(pool, server)
+    assert not run.failed_stores, run.failed_stores
+
+
+@dataclass(frozen=True)
+class ChurnCase:
+    """One source's churn: what churns, how its sync runs, how its truth is read."""
+
+    churned: str  # `/_admin/churn` source
+    faults: str  # `/_admin/faults` source
+    spec: EntitySpec
+    sizes: dict[str, int]
+    latency_ms: list[int]  # per request, so that the walk lasts while the churn goes on
+    per_second: dict[str, float]
+    sync: Callable[[ConnectionPool, UpstreamProcess], Any]
+    read: Callable[[UpstreamProcess], list[dict]]
+
+
+CASES = [
+    ChurnCase(
+        "users",
+        "users",
+        USERS,
+        {"users": 600},
+        [100, 200],
+        {"delete": 6, "insert": 3, "update": 6},
+        users_full_sync,
+        lambda server: list(upstream_users(server.url).values()),
+    ),
+    ChurnCase(
+        "contacts",
+        "contacts",
+        CONTACTS,
+        {"contacts": 1500, "workspaces": 2},
+        [120, 200],
+        {"delete": 6, "insert": 4, "update": 6},
+        contacts_full_refresh,
+        every_contact,
+    ),
+    ChurnCase(
+        "store_users",
+        "stores",
+        STORE_USERS,
+        {"stores": 6},
+        [80, 150],
+        {"delete": 4, "insert": 3, "update": 4},
+        stores_sync,
+        every_store_user,
+    ),
+]
+
+
+def live_and_delisted(db: psycopg.Connection, spec: EntitySpec) -> tuple[set[str], set[str]]:
+    """Ids (as text) of the table's live and delisted rows."""
+    query = sql.SQL("SELECT id::text, deleted_at IS NULL FROM {}").format(
+        sql.Identifier(spec.table)
+    )
+    rows = db.execute(query).fetchall()
+    return {i for i, live in rows if live}, {i for i, live in rows if not live}
+
+
+def ids(records: list[Any]) -> set[str]:
+    return {str(record) for record in records}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.churned for case in CASES])
+def test_churn_during_a_full_sync_never_delists_a_live_record(
+    case: ChurnCase, fresh_upstream, db_url, db, seed, figures: Figures
+):
+    server = fresh_upstream(seed, **case.sizes)
+    with open_pool(db_url, max_size=6, name="churn") as pool:
+        case.sync(pool, server)
+        gone_before = ids(
+            server.admin("mutate", {"source": case.churned, "delete": 0.02})["deleted"]
+        )
+        walk_start = {str(r["id"]) for r in case.read(server)}
+        server.admin("faults", {"source": case.faults, "latency_ms": case.latency_ms})
+        spell = {"source": case.churned, "seconds": CHURN_S, "per_second": case.per_second}
+        server.admin("churn", spell)
+        case.sync(pool, server)
+        churned = server.admin("churn/stop", {})
+        deleted_during = ids(churned["deleted"])
+        assert deleted_during, "the churn must overlap the walk"
+
+        live, delisted = live_and_delisted(db, case.spec)
+        live_throughout = walk_start - deleted_during
+        assert not live_throughout & delisted, "a record live during the whole walk was delisted"
+        assert live_throughout <= live
+        assert gone_before and gone_before <= delisted, "deleted before the walk: delisted by it"
+
+        server.admin("faults", {"source": case.faults, "latency_ms": [0, 0]})
+        case.sync(pool, server)
+    truth = case.read(server)  # as the syncs saw it: no faults, no odd records
+    changes = sum(len(churned[kind]) for kind in ("deleted", "inserted", "updated"))
+    assert_exact(
+        figures,
+        "upstream churn during a full sync",
+        changes + len(gone_before),
+        compare(db, case.spec, truth, seed, case.churned),
+    )
