@@ -30,9 +30,11 @@ SLOT_TAKEN: ContextVar[Callable[[], None] | None] = ContextVar("users_slot_taken
 _HAD_SLOT: ContextVar[bool] = ContextVar("users_had_slot", default=False)
 """Set in a request's task once it got a slot: a later `acquire` in that task is a retry."""
 
+# Locks its rows in id order, as a batch being stored does (`write._LOCK_PENDING`).
 _MARK_SENT = (
-    "UPDATE users_pending_changes SET sent_at = now() "
-    "WHERE id = ANY(%s::bigint[]) AND sent_at IS NULL"
+    "UPDATE users_pending_changes SET sent_at = now() WHERE id IN ("
+    "SELECT id FROM users_pending_changes WHERE id = ANY(%s::bigint[]) AND sent_at IS NULL "
+    "ORDER BY id FOR UPDATE)"
 )
 
 

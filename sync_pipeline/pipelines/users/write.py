@@ -126,6 +126,12 @@ SELECT count(*) FROM gone
 _MARK_QUARANTINED = (
     "UPDATE users_pending_changes SET quarantined_at = now() WHERE id = ANY(%s::bigint[])"
 )
+# Every writer of several pending rows at once takes their locks in id order first (this, and
+# `slots._MARK_SENT`), so that a batch being stored and the backfill's sent-marks of the same
+# ids wait for each other instead of deadlocking.
+_LOCK_PENDING = (
+    "SELECT id FROM users_pending_changes WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE"
+)
 
 
 @dataclass
@@ -155,6 +161,7 @@ def write_batch(
     Raises psycopg errors other than refused values (the caller's transaction then rolls back).
     """
     result = BatchWrite(not_found=len(gone))
+    conn.execute(_LOCK_PENDING, (pending_ids(details, gone),))
     staged, rejected, result.sanitized_values = stage_records(conn, details)
     if staged:
         result.diffs_logged = conn.execute(_LOG_DIFFS, {"run_id": run_id}).rowcount
@@ -195,6 +202,12 @@ def stage_records(
         for i, reason in refused
     ]
     return len(rows) - len(refused), rejected, changes.sanitized
+
+
+def pending_ids(details: list[dict], gone: list[int]) -> list[int]:
+    """The ids of a batch that can have pending rows, in order (a malformed id has none)."""
+    ids = {int(d["id"]) for d in details if _is_int(str(d.get("id")))}
+    return sorted(ids | set(gone))
 
 
 def _is_int(text: str | None) -> bool:
