@@ -74,6 +74,14 @@ def wait_until(check, timeout_s: float = 60.0) -> None:
         time.sleep(0.02)
 
 
+def unlocked(monitor: psycopg.Connection, ids: list[int]) -> list[int]:
+    """The rows of `ids` that no transaction holds locked right now."""
+    rows = monitor.execute(
+        "SELECT id FROM items WHERE id = ANY(%s) FOR UPDATE SKIP LOCKED", (ids,)
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def renamed(ids: list[int], run: str) -> list[dict]:
     return [item(i, name=f"{run} {i}") for i in ids]
 
@@ -95,10 +103,13 @@ def test_two_runs_waiting_on_each_other_through_python_fail_fast_and_a_retry_goe
         pages_b = [renamed([2, 60], "b"), renamed([50], "b")]
         started = time.monotonic()
         runs = [in_thread(write, pool, "a", pages_a), in_thread(write, pool, "b", pages_b)]
+        # A second batch is idle in its transaction before it has written (between statements):
+        # wait until both also hold their rows.
         wait_until(
             lambda: (
                 sessions(monitor, wait_event_type="Lock") == 2
                 and sessions(monitor, state="idle in transaction") == 2
+                and not unlocked(monitor, [50, 60])
             )
         )
         gate.rollback()
