@@ -18,6 +18,11 @@ from sync_pipeline.upstream.routes import admin, cars, contacts, pvp, stores, us
 from sync_pipeline.upstream.state import UpstreamState
 
 TS = "ISO 8601 UTC timestamp, e.g. 2026-11-23T08:15:00.123Z"
+# The query of the stores listings (the store list, a store's users, its videos).
+CURSOR_PAGE_PARAMS = (
+    ("cursor", "string", "next_cursor of the previous page"),
+    ("limit", "integer", "1-100, default 50"),
+)
 
 
 @dataclass(frozen=True)
@@ -61,20 +66,14 @@ API_ROUTES: tuple[ApiRoute, ...] = (
         "stores.list",
         stores.list_stores,
         schemas.StorePage,
-        (
-            ("cursor", "string", "next_cursor of the previous page"),
-            ("limit", "integer", "1-100, default 50"),
-        ),
+        CURSOR_PAGE_PARAMS,
     ),
     ApiRoute(
         "/stores/{code}/users",
         "stores.users",
         stores.list_store_users,
         schemas.StoreUserPage,
-        (
-            ("cursor", "string", "next_cursor of the previous page"),
-            ("limit", "integer", "1-100, default 50"),
-        ),
+        CURSOR_PAGE_PARAMS,
         (403, 404),
     ),
     ApiRoute(
@@ -82,10 +81,7 @@ API_ROUTES: tuple[ApiRoute, ...] = (
         "stores.videos",
         stores.list_store_videos,
         schemas.VideoPage,
-        (
-            ("cursor", "string", "next_cursor of the previous page"),
-            ("limit", "integer", "1-100, default 50"),
-        ),
+        CURSOR_PAGE_PARAMS,
         (403, 404),
     ),
     ApiRoute(

@@ -35,26 +35,16 @@ from sync_pipeline_tests.reliability.sources import (
     users_full_sync,
 )
 from sync_pipeline_tests.reliability.test_hostile import assert_exact
-from sync_pipeline_tests.reliability.truth import compare, cursor_records, get_json
+from sync_pipeline_tests.reliability.truth import compare, contact_records
 
 CHURN_S = 30
-
-
-def every_contact(server: UpstreamProcess) -> list[dict]:
-    workspaces = [w["id"] for w in get_json(server.url, "/workspaces")["data"]]
-    return [
-        contact
-        for workspace in workspaces
-        for contact in cursor_records(server.url, "/contacts", limit=500, workspace_id=workspace)
-    ]
 
 
 @dataclass(frozen=True)
 class ChurnCase:
     """One source's churn: what churns, how its sync runs, how its truth is read."""
 
-    churned: str  # `/_admin/churn` source
-    faults: str  # `/_admin/faults` source
+    source: str  # what `/_admin/churn`, `mutate` and `faults` take
     spec: EntitySpec
     sizes: dict[str, int]
     latency_ms: list[int]  # per request, so that the walk lasts while the churn goes on
@@ -66,7 +56,6 @@ class ChurnCase:
 CASES = [
     ChurnCase(
         "users",
-        "users",
         USERS,
         {"users": 600},
         [100, 200],
@@ -76,13 +65,12 @@ CASES = [
     ),
     ChurnCase(
         "contacts",
-        "contacts",
         CONTACTS,
         {"contacts": 1500, "workspaces": 1},
         [120, 200],
         {"delete": 2, "insert": 4, "update": 6},
         contacts_full_refresh,
-        every_contact,
+        lambda server: contact_records(server.url),
     ),
 ]
 
@@ -100,7 +88,7 @@ def ids(records: list[Any]) -> set[str]:
     return {str(record) for record in records}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.churned for case in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[case.source for case in CASES])
 def test_churn_during_a_full_sync_never_delists_a_live_record(
     case: ChurnCase, fresh_upstream, db_url, db, seed, figures: Figures
 ):
@@ -108,11 +96,11 @@ def test_churn_during_a_full_sync_never_delists_a_live_record(
     with open_pool(db_url, max_size=6, name="churn") as pool:
         case.sync(pool, server)
         gone_before = ids(
-            server.admin("mutate", {"source": case.churned, "delete": 0.01})["deleted"]
+            server.admin("mutate", {"source": case.source, "delete": 0.01})["deleted"]
         )
         walk_start = {str(r["id"]) for r in case.read(server)}
-        server.admin("faults", {"source": case.faults, "latency_ms": case.latency_ms})
-        spell = {"source": case.churned, "seconds": CHURN_S, "per_second": case.per_second}
+        server.admin("faults", {"source": case.source, "latency_ms": case.latency_ms})
+        spell = {"source": case.source, "seconds": CHURN_S, "per_second": case.per_second}
         server.admin("churn", spell)
         case.sync(pool, server)
         churned = server.admin("churn/stop", {})
@@ -125,7 +113,7 @@ def test_churn_during_a_full_sync_never_delists_a_live_record(
         assert live_throughout <= live
         assert gone_before and gone_before <= delisted, "deleted before the walk: delisted by it"
 
-        server.admin("faults", {"source": case.faults, "latency_ms": [0, 0]})
+        server.admin("faults", {"source": case.source, "latency_ms": [0, 0]})
         case.sync(pool, server)
     truth = case.read(server)  # as the syncs saw it: no faults, no odd records
     changes = sum(len(churned[kind]) for kind in ("deleted", "inserted", "updated"))
@@ -133,5 +121,5 @@ def test_churn_during_a_full_sync_never_delists_a_live_record(
         figures,
         "upstream churn during a full sync",
         changes + len(gone_before),
-        compare(db, case.spec, truth, seed, case.churned),
+        compare(db, case.spec, truth, seed, case.source),
     )

@@ -29,8 +29,8 @@ from sync_pipeline_tests.reliability.sources import (
 from sync_pipeline_tests.reliability.truth import (
     Comparison,
     compare,
+    contact_records,
     cursor_records,
-    get_json,
     page_records,
     read_truth,
 )
@@ -73,17 +73,7 @@ def test_contacts_hostile_converges(fresh_upstream, db, pool, seed, figures):
     synced = {outcome.workspace_id for outcome in contacts_full_refresh(pool, server)}
     faults = injected(server, "contacts")
 
-    def every_contact() -> list[dict]:
-        workspaces = [w["id"] for w in get_json(server.url, "/workspaces")["data"]]
-        return [
-            contact
-            for workspace in workspaces
-            for contact in cursor_records(
-                server.url, "/contacts", limit=500, workspace_id=workspace
-            )
-        ]
-
-    truth = read_truth(server, "contacts", every_contact)
+    truth = read_truth(server, "contacts", lambda: contact_records(server.url))
     assert synced == {contact["workspace_id"] for contact in truth}
     assert_exact(figures, "hostile profile", faults, compare(db, CONTACTS, truth, seed, "contacts"))
 

@@ -35,7 +35,12 @@ from sync_pipeline_tests.reliability.sources import (
     users_full_sync,
 )
 from sync_pipeline_tests.reliability.test_hostile import assert_exact
-from sync_pipeline_tests.reliability.truth import compare, cursor_records, get_json, page_records
+from sync_pipeline_tests.reliability.truth import (
+    compare,
+    contact_records,
+    cursor_records,
+    page_records,
+)
 from sync_pipeline_tests.reliability.worker import PVP_BOARD
 
 CARS_COUNT = 1600
@@ -138,12 +143,7 @@ def test_contacts_killed_workers_resume_and_converge(
         )
         assert died_at >= page
     server.admin("faults", {"source": "contacts", "latency_ms": [0, 0]})
-    workspaces = [w["id"] for w in get_json(server.url, "/workspaces")["data"]]
-    truth = [
-        contact
-        for workspace in workspaces
-        for contact in cursor_records(server.url, "/contacts", limit=500, workspace_id=workspace)
-    ]
+    truth = contact_records(server.url)
     budget = contacts_pages_due(db, truth)
     server.admin("stats/reset", {})
     with open_pool(db_url, max_size=6, name="resumed") as pool:

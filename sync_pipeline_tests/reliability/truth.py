@@ -203,3 +203,13 @@ def cursor_records(
 def get_json(base_url: str, path: str) -> Any:
     """One GET's JSON body, straight from the upstream."""
     return httpx.get(f"{base_url}{path}", timeout=30).json()
+
+
+def contact_records(base_url: str) -> list[dict[str, Any]]:
+    """Every contact of every workspace, straight from the upstream."""
+    workspaces = [w["id"] for w in get_json(base_url, "/workspaces")["data"]]
+    return [
+        contact
+        for workspace in workspaces
+        for contact in cursor_records(base_url, "/contacts", limit=500, workspace_id=workspace)
+    ]
