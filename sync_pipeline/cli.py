@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from sync_pipeline import startup
 from sync_pipeline.errors import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -79,7 +80,8 @@ def cmd_upstream(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from sync_pipeline.sources import run_source_sync
+    with startup.lasting_imports():
+        from sync_pipeline.sources import run_source_sync
 
     return run_source_sync(args.source, full_refresh=args.full_refresh, partition=args.partition)
 
@@ -277,5 +279,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The console script: `main()`, with the collector kept off what lasts (`startup.py`)."""
+    startup.console_process()
+    code = main()
+    startup.before_exit()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

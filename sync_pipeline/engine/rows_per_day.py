@@ -33,12 +33,14 @@ def rows_per_day(
 ) -> dict[str, DayRows]:
     """`YYYY-MM-DD` -> rows of `table` whose `column` falls on that UTC day within
     [`since`, `until`) (unbounded where None); days without rows are absent."""
+    # Grouped by the date (a 4-byte value), formatted once per day here: formatting every row
+    # with to_char cost a third more on 200k cars.
     query = sql.SQL(
-        "SELECT to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, "
+        "SELECT ({col} AT TIME ZONE 'UTC')::date AS day, "
         "count(*) FILTER (WHERE deleted_at IS NULL), count(*) FILTER (WHERE last_run_id = %s) "
         "FROM {table} WHERE {col} IS NOT NULL "
         "AND (%s::timestamptz IS NULL OR {col} >= %s) AND (%s::timestamptz IS NULL OR {col} < %s) "
         "GROUP BY 1"
     ).format(col=sql.Identifier(column), table=sql.Identifier(table))
     rows = conn.execute(query, (run_id, since, since, until, until)).fetchall()
-    return {day: DayRows(live, written) for day, live, written in rows}
+    return {day.isoformat(): DayRows(live, written) for day, live, written in rows}
