@@ -3,10 +3,10 @@
 The bucket is a row of `rate_limits` (sql/001_rate_limits.sql) holding the next free send slot
 (GCRA, as `token_bucket.py`). Each request asks the database for its slot with
 `CALL rate_limit_acquire(...)` (sql/033_rate_limit_window.sql,
-sql/034_rate_limit_late_after_commit.sql): the procedure claims the next slot, commits, and returns
-when the database's clock reaches it. Slot times are never carried over to a process's own clock, so
-neither query latency nor clock offsets between hosts can bring two processes' requests closer than
-one interval.
+sql/034_rate_limit_late_after_commit.sql, sql/036_rate_limit_ring_in_window.sql): the procedure
+claims the next slot, commits, and returns when the database's clock reaches it. Slot times are
+never carried over to a process's own clock, so neither query latency nor clock offsets between
+hosts can bring two processes' requests closer than one interval.
 
 Evenly spaced slots leave only 20 intervals minus 1 s of slack per window (5 ms at 19.9/s of a
 20/s limit), and a request that goes out late by more than that puts one too many into the
@@ -48,7 +48,7 @@ class SharedTokenBucket:
     """A `RateLimiter` whose bucket lives in PostgreSQL under `key`, shared across processes.
 
     `conninfo` is a libpq connection string (see `DatabaseUrl.conninfo()`) of a database
-    migrated with sql/034_rate_limit_late_after_commit.sql. Connections are opened on first use and
+    migrated with sql/036_rate_limit_ring_in_window.sql. Connections are opened on first use and
     closed by `aclose()`. Raises `RateLimiterUnavailable` when the database cannot be reached.
     """
 

@@ -217,6 +217,40 @@ def test_the_database_never_grants_more_than_the_cap_within_a_window(db_url):
     assert all(slots[n + 3] - slots[n] >= window for n in range(len(slots) - 3))
 
 
+def test_the_ring_keeps_only_the_slots_of_the_last_window(db_url):
+    """Slots a window older than the one claimed can hold nothing back: they leave the ring (a
+    high limit's ring would otherwise grow to thousands of timestamps, rewritten per claim)."""
+    key = f"test:{uuid.uuid4().hex}"
+    with psycopg.connect(db_url.conninfo(), autocommit=True) as conn:
+        (now,) = conn.execute("SELECT clock_timestamp()").fetchone()
+        old = [now - timedelta(seconds=s) for s in (5.0, 4.0, 3.0, 2.0)]
+        recent = now - timedelta(milliseconds=200)
+        conn.execute(
+            "INSERT INTO rate_limits (key, next_slot_at, recent_slots) "
+            "VALUES (%s, '-infinity', %s)",
+            (key, [*old, recent]),
+        )
+
+        async def run() -> SharedTokenBucket:
+            bucket = SharedTokenBucket(
+                db_url.conninfo(), key, rate=1000.0, window_max=1000, late_s=60.0
+            )
+            try:
+                for _ in range(3):
+                    await bucket.acquire()
+            finally:
+                await bucket.aclose()
+            return bucket
+
+        bucket = asyncio.run(run())
+        (ring,) = conn.execute(
+            "SELECT recent_slots FROM rate_limits WHERE key = %s", (key,)
+        ).fetchone()
+    assert bucket.grants == 3
+    assert ring[0] == recent and len(ring) == 4, "old slots dropped, the window's kept in order"
+    assert ring == sorted(ring)
+
+
 def test_a_waker_late_for_its_slot_gives_it_up_and_claims_again(db_url):
     """A late waker, simulated by stopping its backend (SIGSTOP) across its slot, as a starved
     machine would: it is let go no later than `late_s` after a slot of its own, never at the old
