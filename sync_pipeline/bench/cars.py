@@ -32,7 +32,10 @@ delta (other sessions count against the tool measured: an upper bound). Each run
 the JSON) include the machine's CPU busy share meanwhile, to tell a disturbed run.
 
 Between the cases the scratch databases are vacuumed and analyzed (not measured), as autovacuum
-would do some time after a big load, so that its workers do not run during the next case.
+would do some time after a big load, so that its workers do not run during the next case; in the
+unchanged re-sync, whose WAL has a target, also before every round: autovacuum cleaning up after
+the previous round's dlt loads (a few hundred MB of WAL each) otherwise wrote into our run's
+server-wide WAL figure (0.21, 0.84 and 1.24 MB over three rounds of the same run, seen once).
 
 dlt runs from its own virtualenv (`.sync_pipeline/bench-venvs/dlt`, created on first use), not
 from the project's environment, through `dlt_runner.py`. Run it as
@@ -275,6 +278,8 @@ def run(options: BenchOptions) -> BenchReport:
         # 2. unchanged re-sync
         window = todays_window()
         for n in range(ROUNDS):
+            if n:
+                env["settle_s"].append(settle(ours.url, ours.command_url, dlt_url))
             cases["unchanged_ours"].add(ours.in_process(f"bench-unchanged-{n}"))
             cases["unchanged_command"].add(ours.whole_command())
             cases["unchanged_window"].add(ours.in_process(f"bench-unchanged-window-{n}", window))
@@ -441,6 +446,7 @@ def measure_ours(
         "seconds": round(seconds, 3),
         "written": written,
         "wal_bytes": wal,
+        "wal_from_to": [wal_before, wal_lsn(observer)],
         "bookkeeping_written": bookkeeping,
         "inserted": r.inserted,
         "updated": r.updated,
