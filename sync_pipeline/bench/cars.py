@@ -446,7 +446,7 @@ def measure_ours(
         "seconds": round(seconds, 3),
         "written": written,
         "wal_bytes": wal,
-        "wal_from_to": [wal_before, wal_lsn(observer)],
+        "wal_from": wal_before,  # with wal_bytes, the range to read with pg_waldump
         "bookkeeping_written": bookkeeping,
         "inserted": r.inserted,
         "updated": r.updated,

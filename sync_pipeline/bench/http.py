@@ -152,8 +152,9 @@ async def _bare_pass(base_url: str, pages: int) -> float:
         return pages / (time.perf_counter() - started)
 
 
-async def _client_pass(base_url: str, transport: str) -> float:
-    config = ClientConfig(
+def _unlimited_config(base_url: str, transport: str) -> ClientConfig:
+    """The client of the throughput passes: no rate limit, 16 in flight, a token of its own."""
+    return ClientConfig(
         base_url,
         token=f"bench-{transport}",
         name="cars",
@@ -161,7 +162,10 @@ async def _client_pass(base_url: str, transport: str) -> float:
         concurrency=CONCURRENCY,
         transport=transport,
     )
-    async with ApiClient(config) as client:
+
+
+async def _client_pass(base_url: str, transport: str) -> float:
+    async with ApiClient(_unlimited_config(base_url, transport)) as client:
         started = time.perf_counter()
         async for _ in fetch_pages(
             client, PagedListing("/cars", "items", "page_size", PAGE_SIZE), _car_id
@@ -173,15 +177,7 @@ async def _client_pass(base_url: str, transport: str) -> float:
 async def _get_json_pass(base_url: str, pages: int) -> float:
     """Pages/s of `ApiClient.get_json` on httpx's transport in the bare loop's shape: 16 workers
     sharing one client, each body dropped once parsed (no ordering, no pages, no dedup)."""
-    config = ClientConfig(
-        base_url,
-        token="bench-get-json",
-        name="cars",
-        rps=None,
-        concurrency=CONCURRENCY,
-        transport="httpx",
-    )
-    async with ApiClient(config) as client:
+    async with ApiClient(_unlimited_config(base_url, "httpx")) as client:
         numbers = iter(range(1, pages + 1))
 
         async def worker() -> None:
