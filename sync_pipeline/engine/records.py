@@ -109,12 +109,15 @@ class _RowPlan:
         self.known = spec.known_fields
         self.shapes: set[tuple[type, ...]] = set()
 
-    def values(self, record: dict) -> tuple:
+    def values(self, record: dict) -> tuple[tuple, bool]:
+        """The record's column values (None for a missing field), and whether the record holds
+        exactly the spec's fields: every one of them and nothing else, so no `extra`."""
         try:
             found = self.get_all(record)
         except KeyError:
-            return tuple(record.get(name) for name in self.names)
-        return found if len(self.names) > 1 else (found,)
+            return tuple(record.get(name) for name in self.names), False
+        exact = len(record) == len(self.names)
+        return (found, exact) if len(self.names) > 1 else ((found,), exact)
 
     def check_shape(self, values: tuple, shape: tuple[type, ...]) -> None:
         for value, (name, ctype, required) in zip(values, self.columns):
@@ -135,7 +138,7 @@ def _row_plan(spec: EntitySpec) -> _RowPlan:
 def record_row(spec: EntitySpec, record: dict, fingerprint: bytes) -> list:
     """The COPY row of `record` in `spec.copy_columns` order; raises `RecordRejected`."""
     plan = _row_plan(spec)
-    values = plan.values(record)
+    values, exact = plan.values(record)
     shape = tuple(map(type, values))
     if shape not in plan.shapes:
         plan.check_shape(values, shape)
@@ -155,7 +158,7 @@ def record_row(spec: EntitySpec, record: dict, fingerprint: bytes) -> list:
                 row[index] = serialize(row[index])
             except BadValue as exc:
                 raise RecordRejected(f"{plan.names[index]}: {exc}") from None
-    if plan.known.issuperset(record):
+    if exact or plan.known.issuperset(record):
         row.append(None)
     else:
         try:

@@ -129,13 +129,17 @@ def test_nul_characters_are_stripped_counted_and_fingerprinted_clean(tables, poo
         4, seen_at="2026-01-01T00:00:00Z", extra_note="n\x00"
     )  # volatile and extra fields
     records[4] = item(5, seen_at="2026-01-01T00:00:00Z\x00")  # a NUL in a volatile field only
+    records[5] = item(6, fetched_at="t\x00")  # in a volatile field that is no column (extra)
+    records[6] = item(7, name="back\\slash \\u0000 as text")  # escapes, but no NUL
     first = sync(pool, ITEMS, records)
-    assert (first.inserted, first.quarantined, first.sanitized_values) == (10, 0, 5)
+    assert (first.inserted, first.quarantined, first.sanitized_values) == (10, 0, 6)
     rows = {r["id"]: r for r in table_rows(tables, "items")}
     assert rows[3]["name"] == "ab" and rows[3]["tags"] == {"deep": ["x", {"k": "v"}]}
     assert rows[4]["extra"] == {"extra_note": "n"}
+    assert rows[6]["extra"] == {"fetched_at": "t"}
+    assert rows[7]["name"] == "back\\slash \\u0000 as text"
     again = sync(pool, ITEMS, records)
-    assert (again.unchanged, again.updated, again.sanitized_values) == (10, 0, 5)
+    assert (again.unchanged, again.updated, again.sanitized_values) == (10, 0, 6)
 
 
 def test_a_nul_in_a_key_is_quarantined_with_the_raw_record(tables, pool):

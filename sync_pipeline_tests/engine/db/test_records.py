@@ -34,6 +34,14 @@ def test_unknown_fields_go_to_extra_and_missing_optional_fields_are_null():
     assert json.loads(row["extra"]) == {"colour_code": "#fff", "nested": {"deep": [1]}}
 
 
+def test_a_record_as_wide_as_the_spec_but_with_another_field_keeps_it_in_extra():
+    record = item(7, colour_code="#fff")
+    del record["qty"]
+    assert len(record) == len(ITEMS.columns)
+    row = dict(zip(ITEMS.copy_columns, record_row(ITEMS, record, FP)))
+    assert row["qty"] is None and json.loads(row["extra"]) == {"colour_code": "#fff"}
+
+
 @pytest.mark.parametrize(
     "change, reason",
     [
