@@ -5,10 +5,11 @@ import ast
 import inspect
 
 import dagster as dg
+import pytest
 from dagster_postgres import PostgresEventLogStorage
 
 from sync_pipeline import dagster_private
-from sync_pipeline.dagster_storage import ProjectPostgresStorage, SlotSafeEventLogStorage
+from sync_pipeline.dagster_storage import ProjectEventLogStorage, ProjectPostgresStorage
 from sync_pipeline.instance import persistent_instance
 from sync_pipeline.settings import project_root
 
@@ -112,11 +113,11 @@ def test_table_metadata_set_writes_the_keys_the_ui_reads():
 
 
 def test_the_slot_claim_the_storage_replaces_is_the_one_dagster_calls(db_url):
-    """`SlotSafeEventLogStorage` overrides Dagster's private `_claim_concurrency_slot`: the
+    """`ProjectEventLogStorage` overrides Dagster's private `_claim_concurrency_slot`: the
     instance must use that storage, and Dagster's public claim must still go through it."""
     with persistent_instance(db_url) as instance:
         storage = instance.event_log_storage
-    assert isinstance(storage, SlotSafeEventLogStorage)
+    assert isinstance(storage, ProjectEventLogStorage)
     assert "self._claim_concurrency_slot(" in inspect.getsource(
         PostgresEventLogStorage.claim_concurrency_slot
     )
@@ -126,3 +127,60 @@ def test_the_slot_claim_the_storage_replaces_is_the_one_dagster_calls(db_url):
         "step_key",
         "deleted",
     }
+
+
+# Dagster warns that a filter on partitions misses planned events written for a subset of
+# partitions at once; these are written one per partition, which is what the test reads.
+@pytest.mark.filterwarnings("ignore:Asset materialization planned events with partitions subsets")
+def test_a_range_runs_planned_materializations_are_stored_in_one_write_as_dagster_reads_them(
+    db_url, monkeypatch
+):
+    """`ProjectEventLogStorage` writes planned materializations through Dagster's private
+    `prepare_insert_event_batch`, `_store_asset_event_tags` and `_store_asset_event`: what it
+    stores must read back through the public API as one event per partition, with the asset's
+    last run."""
+    partitions = dg.StaticPartitionsDefinition(["a", "b", "c"])
+
+    @dg.asset(partitions_def=partitions)
+    def planned_upstream(context: dg.AssetExecutionContext) -> None:
+        pass
+
+    @dg.asset(partitions_def=partitions, deps=[planned_upstream])
+    def planned_downstream(context: dg.AssetExecutionContext) -> None:
+        pass
+
+    tags = {
+        dagster_private.ASSET_PARTITION_RANGE_START_TAG: "a",
+        dagster_private.ASSET_PARTITION_RANGE_END_TAG: "c",
+    }
+    with persistent_instance(db_url) as instance:
+        storage = instance.event_log_storage
+        writes: list[int] = []
+        write = storage._store_planned_materializations
+        monkeypatch.setattr(
+            storage,
+            "_store_planned_materializations",
+            lambda events: writes.append(len(events)) or write(events),
+        )
+        result = dg.materialize(
+            [planned_upstream, planned_downstream], instance=instance, tags=tags
+        )
+        assert result.success
+        assert writes == [6]  # both assets' three partitions, in one write
+        for key in (planned_upstream.key, planned_downstream.key):
+            planned = instance.get_event_records(
+                dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, key)
+            )
+            assert sorted(r.partition_key for r in planned) == ["a", "b", "c"]
+            assert {r.run_id for r in planned} == {result.run_id}
+            in_b = instance.get_event_records(
+                dg.EventRecordsFilter(
+                    dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, key, asset_partitions=["b"]
+                )
+            )
+            assert [r.partition_key for r in in_b] == ["b"]
+            (record,) = instance.get_asset_records([key])
+            assert record.asset_entry.last_run_id == result.run_id
+            assert instance.get_latest_planned_materialization_info(key, "c").run_id == (
+                result.run_id
+            )
