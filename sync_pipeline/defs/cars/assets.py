@@ -7,6 +7,7 @@ committed with its checkpoint. Splitting them into three steps would land 200k r
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +20,11 @@ from sync_pipeline.defs.asset_metadata import (
     report_partitions,
     table_row_count,
 )
-from sync_pipeline.defs.cars.checks import CARS_CHECK_SPECS, evaluate_cars_checks
+from sync_pipeline.defs.cars.checks import (
+    CARS_CHECK_SPECS,
+    duplicates_check,
+    evaluate_cars_checks,
+)
 from sync_pipeline.defs.cars.config import CarsSyncConfig
 from sync_pipeline.defs.cars.partitions import cars_daily_partitions
 from sync_pipeline.defs.resources import PostgresResource, UpstreamApiResource
@@ -74,13 +79,17 @@ def cars_sync(
     outcome = run_step(_sync(postgres, client, scope, context.run.run_id, config))
     if outcome.resume_note:
         context.log.warning(f"cars {scope.label}: {outcome.resume_note}")
-    days = days_of_run(postgres, scope, context.run.run_id, context.partition_keys)
-    yield report_partitions(context, "cars_snapshot", {}, snapshot_metadata(outcome))
-    yield report_partitions(
-        context, "cars_changes", changes_per_partition(days), changes_metadata(outcome)
-    )
-    yield report_partitions(context, "cars", table_per_partition(days), table_metadata(outcome))
-    yield from evaluate_cars_checks(outcome, config, postgres.pool(), client.config.rps)
+    # The duplicates check's scan of the table runs on the server while Dagster records the
+    # materializations of every partition here (0.1 s off a full refresh of 200k cars).
+    with ThreadPoolExecutor(1, thread_name_prefix="cars-checks") as background:
+        duplicates = background.submit(duplicates_check, postgres.pool())
+        days = days_of_run(postgres, scope, context.run.run_id, context.partition_keys)
+        yield report_partitions(context, "cars_snapshot", {}, snapshot_metadata(outcome))
+        yield report_partitions(
+            context, "cars_changes", changes_per_partition(days), changes_metadata(outcome)
+        )
+        yield report_partitions(context, "cars", table_per_partition(days), table_metadata(outcome))
+        yield from evaluate_cars_checks(outcome, config, duplicates.result(), client.config.rps)
 
 
 async def _sync(

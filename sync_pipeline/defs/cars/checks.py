@@ -81,15 +81,20 @@ CARS_CHECK_SPECS = [
 
 
 def evaluate_cars_checks(
-    outcome: CarsSyncOutcome, config: CarsSyncConfig, pool: ConnectionPool, rps: float
+    outcome: CarsSyncOutcome,
+    config: CarsSyncConfig,
+    duplicates: dg.AssetCheckResult,
+    rps: float,
 ) -> list[dg.AssetCheckResult]:
-    """Every check of the run; `rps` is the rate limit the run was held to."""
+    """Every check of the run; `duplicates` is `duplicates_check`'s result (the one check that
+    reads the table, started while the run's materializations are recorded), `rps` the rate
+    limit the run was held to."""
     return [
         throughput_check(outcome, config, rps),
         error_rate_check(outcome, config),
         reconciliation_check(outcome),
         quarantine_share_check(outcome),
-        duplicates_check(pool),
+        duplicates,
         runtime_check(outcome, config),
     ]
 
