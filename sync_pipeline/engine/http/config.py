@@ -66,7 +66,7 @@ class ClientConfig:
     requests it accepts at once; the client paces at `rps * (1 - rate_headroom)` (0.5% under:
     19.9/s of 20/s) so that arrival jitter never pushes the server's own count over the limit,
     and never sends more than `rps + burst - 1` in any one second (`window_cap.py`). APIs that
-    allow no burst (one request at a time) want more headroom (the users detail client: 2%). With
+    allow no burst (one request at a time) want more headroom (the users detail client: 1%). With
     `shared_limiter_key` set, every process using that key draws from one PostgreSQL-backed bucket.
     A request is tried at most `max_attempts` times (429s wait but do not count) and never for
     longer than `total_budget_s`, counted from its first slot (queueing behind the rate limit
