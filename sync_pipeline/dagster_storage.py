@@ -1,4 +1,5 @@
-"""Dagster's instance storage on the project's PostgreSQL, in its own database `dagster`.
+"""Dagster's instance storage on the project's PostgreSQL, in its own database
+(`SYNC_DAGSTER_DATABASE`, default `dagster`).
 
 `dagster.yaml` names this class instead of `postgres:` with a fixed URL, so that every way of
 starting Dagster from the project root (`sync-pipeline dev`, `dg dev`, `dg check defs`,

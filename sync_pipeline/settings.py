@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
 
     sync_database_url: str | None = None
+    sync_dagster_database: Annotated[str, Field(min_length=1, max_length=63)] = "dagster"
     sync_pipeline_home: Path | None = None
     db_pool_size: PositiveInt = DEFAULT_POOL_SIZE
     # cars API client and write path

@@ -5,9 +5,11 @@ session migrates one template database; each test that asks for `db_url` gets it
 (CREATE DATABASE ... TEMPLATE), so tests can run in any order and leave nothing behind.
 
 The suite never touches the user's instance: before any test runs, `SYNC_PIPELINE_HOME` and
-`DAGSTER_HOME` point at a temporary folder (its own embedded server, its own `dagster` storage
-database), the user's `SYNC_DATABASE_URL` and API URLs are dropped from the environment (CLI
-subprocesses inherit all of this), and the folder is removed when the session ends.
+`DAGSTER_HOME` point at a temporary folder (its own embedded server), Dagster's storage is a
+database of the session's own (`SYNC_DAGSTER_DATABASE`, so that a `SYNC_TEST_DATABASE_URL` server
+shared with the user's `dagster` database keeps it clean), the user's `SYNC_DATABASE_URL` and API
+URLs are dropped from the environment (CLI subprocesses inherit all of this), and the folder and
+that database are removed when the session ends.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +41,7 @@ TEST_UPSTREAM_SIZES = {
 }
 
 _SUITE_HOME_PREFIX = "sync_pipeline_tests_"
+_SUITE_DAGSTER_PREFIX = "sync_test_dagster_"
 
 pytest_plugins = ["sync_pipeline_tests.reliability.plugin", "sync_pipeline_tests.secret_scan"]
 
@@ -47,6 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
     home = Path(tempfile.mkdtemp(prefix=_SUITE_HOME_PREFIX))
     os.environ["SYNC_PIPELINE_HOME"] = str(home)
     os.environ["DAGSTER_HOME"] = str(home / "dagster_home")
+    os.environ["SYNC_DAGSTER_DATABASE"] = f"{_SUITE_DAGSTER_PREFIX}{uuid.uuid4().hex[:10]}"
     os.environ.pop("SYNC_DATABASE_URL", None)
     for source in SOURCES:
         for name in source_env_names(source):
@@ -54,8 +59,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop the suite's embedded server and remove its home."""
+    """Drop the session's Dagster database from a test server of the user's, stop the suite's
+    embedded server and remove its home."""
     home = Path(os.environ.get("SYNC_PIPELINE_HOME", ""))
+    dagster_database = os.environ.get("SYNC_DAGSTER_DATABASE", "")
+    test_server = os.environ.get("SYNC_TEST_DATABASE_URL")
+    if test_server and dagster_database.startswith(_SUITE_DAGSTER_PREFIX):
+        from sync_pipeline_tests.secret_scan import with_suite_password
+
+        drop_database(with_suite_password(DatabaseUrl.parse(test_server)), dagster_database)
     stop_embedded_server()
     if home.name.startswith(_SUITE_HOME_PREFIX):
         shutil.rmtree(home, ignore_errors=True)

@@ -5,10 +5,11 @@ local sessions, so it is sent nowhere but stays in every URL the code handles), 
 that need API, upstream or Slack tokens take theirs from `TEST_TOKENS`. While the session runs,
 every log record of every logger (INFO and up, with its traceback), and every test's captured
 output, log section and failure text, is searched; when it ends, every row of the Dagster
-storage the session wrote (runs, events, ticks, in the `dagster` database of the suite's server)
-is searched too. A secret found anywhere fails the session, naming where it was seen (never the
-secret itself). Under pytest-xdist each worker searches its own logs and storage and the
-controller, which receives every test report, searches the reports and fails the session.
+storage the session wrote (runs, events, ticks, in the session's `SYNC_DAGSTER_DATABASE` on the
+suite's server) is searched too. A secret found anywhere fails the session, naming where it was
+seen (never the secret itself). Under pytest-xdist each worker searches its own logs and storage
+and the controller, which receives every test report, searches the reports and fails the
+session.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from sync_pipeline.db.embedded import embedded_server_started, embedded_server_url
 from sync_pipeline.db.urls import DatabaseUrl
+from sync_pipeline.settings import settings
 
 SUITE_PASSWORD = "pw-Suite-secret-3e9b71"
 TEST_TOKENS = {
@@ -165,7 +167,7 @@ def pytest_testnodedown(node, error) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     server = _suite_server()
     if server is not None:
-        _sightings.extend(search_tables(server.with_database("dagster")))
+        _sightings.extend(search_tables(server.with_database(settings().sync_dagster_database)))
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput[_WORKER_KEY] = list(_sightings)

@@ -7,7 +7,7 @@ latencies with the per-app limit raised to 40 requests/s, once per worker count:
 `sync-pipeline worker --concurrency 8/N` processes on a queue of the benchmark's own, so the 8
 group steps run at once at every size (1 x 8, 2 x 4, 4 x 2 step processes), spread over the
 workers. The store list is synced once first, into a scratch database; the Dagster runs go to
-the instance of that server (database `dagster`), under a Dagster home of the benchmark's own.
+the instance of that server (a Dagster database and home of the benchmark's own).
 
 Per size: the sync's wall time is from the first group's start of work to the last group's
 `sync_logs` row (each group step writes one, with its duration), as `bench stores` measures
@@ -34,7 +34,7 @@ from pathlib import Path
 from sync_pipeline.bench.report import BenchOptions, BenchReport
 from sync_pipeline.bench.stores import sizes
 from sync_pipeline.celery_worker import WorkerProcess, broker_reachable
-from sync_pipeline.db.scratch import scratch_database
+from sync_pipeline.db.scratch import scratch_dagster_database, scratch_database
 from sync_pipeline.defs.stores.celery_job import STORE_GROUP_STEPS
 from sync_pipeline.errors import ConfigError
 from sync_pipeline.upstream.process import UpstreamProcess
@@ -66,7 +66,8 @@ def run(options: BenchOptions) -> BenchReport:
         UpstreamProcess(profile="none", seed=SEED, sizes=sizes(stores), token=token) as upstream,
         scratch_database("sync_bench_scale") as url,
         tempfile.TemporaryDirectory(prefix="sync_bench_scale_") as home,
-        BenchEnvironment(url.raw, upstream.url, token, home),
+        scratch_dagster_database() as dagster_database,
+        BenchEnvironment(url.raw, dagster_database, upstream.url, token, home),
     ):
         faults = {"source": "stores", "profile": "seed", "rps": RPS, "expired_stores": []}
         upstream.admin("faults", faults)
@@ -113,9 +114,12 @@ def run(options: BenchOptions) -> BenchReport:
 class BenchEnvironment:
     """The workers' and this process's environment for the run (restored afterwards)."""
 
-    def __init__(self, database_url: str, stores_url: str, token: str, home: str):
+    def __init__(
+        self, database_url: str, dagster_database: str, stores_url: str, token: str, home: str
+    ):
         self.values = {
             "SYNC_DATABASE_URL": database_url,
+            "SYNC_DAGSTER_DATABASE": dagster_database,
             "SYNC_STORES_API_URL": stores_url,
             "SYNC_STORES_API_TOKEN": token,
             "STORES_RPS": str(RPS),

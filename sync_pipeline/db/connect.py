@@ -8,9 +8,8 @@ from psycopg import sql
 from sync_pipeline.db.embedded import APP_DATABASE, embedded_server_url
 from sync_pipeline.db.urls import DatabaseUrl
 from sync_pipeline.errors import DatabaseUnreachable
-from sync_pipeline.settings import database_url_from_env
+from sync_pipeline.settings import database_url_from_env, settings
 
-DAGSTER_DATABASE = "dagster"
 CONNECT_TIMEOUT_S = 5
 
 
@@ -23,8 +22,9 @@ def app_database_url() -> DatabaseUrl:
 
 
 def dagster_database_url(app_url: DatabaseUrl) -> DatabaseUrl:
-    """Dagster's own storage: database `dagster` on the same server as the synced data."""
-    url = app_url.with_database(DAGSTER_DATABASE)
+    """Dagster's own storage: database `SYNC_DAGSTER_DATABASE` (default `dagster`) on the same
+    server as the synced data."""
+    url = app_url.with_database(settings().sync_dagster_database)
     ensure_database_exists(url)
     return url
 

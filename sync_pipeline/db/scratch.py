@@ -42,3 +42,16 @@ def scratch_database(prefix: str) -> Iterator[DatabaseUrl]:
         yield url
     finally:
         drop_database(server, url.database)
+
+
+@contextmanager
+def scratch_dagster_database(prefix: str = "sync_bench_dagster") -> Iterator[str]:
+    """The name of a database for a Dagster storage of its own, on the application's server,
+    dropped afterwards. A process given it as `SYNC_DAGSTER_DATABASE` creates it and Dagster's
+    tables on first use, and its runs stay out of the user's run history."""
+    server = app_database_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        yield name
+    finally:
+        drop_database(server, name)

@@ -9,7 +9,7 @@ import time
 
 import psycopg
 
-from sync_pipeline.db.connect import DAGSTER_DATABASE
+from sync_pipeline.db.connect import dagster_database_url
 from sync_pipeline.settings import SOURCES, Settings, source_env_names
 
 UNREACHABLE = "http://127.0.0.1:9"
@@ -25,7 +25,7 @@ def cli_env(db_url, api_url: str = UNREACHABLE, **extra: str) -> dict[str, str]:
 def recorded_runs(db_url) -> int:
     """Runs in the Dagster storage of the test server (0 before it exists)."""
     try:
-        with psycopg.connect(db_url.with_database(DAGSTER_DATABASE).conninfo()) as conn:
+        with psycopg.connect(dagster_database_url(db_url).conninfo()) as conn:
             return conn.execute("SELECT count(*) FROM runs").fetchone()[0]
     except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
         return 0

@@ -1,5 +1,6 @@
 """`sync-pipeline dev` on a private embedded PostgreSQL: it serves the UI with storage in the
-`dagster` database, shares its server with other commands, and Ctrl-C stops everything."""
+`SYNC_DAGSTER_DATABASE` database (`dagster` unless set), shares its server with other commands,
+and Ctrl-C stops everything."""
 
 import os
 import signal
@@ -77,7 +78,8 @@ def test_dev_serves_ui_on_postgres_and_ctrl_c_stops_everything(tmp_path):
         servers = postmasters(tmp_path / "pgdata")
         assert len(servers) == 1
         socket_dir = tmp_path / "pgdata"
-        with psycopg.connect(f"host={socket_dir} dbname=dagster user=postgres") as conn:
+        storage = os.environ["SYNC_DAGSTER_DATABASE"]  # the suite's own, see conftest.py
+        with psycopg.connect(f"host={socket_dir} dbname={storage} user=postgres") as conn:
             tables = {
                 r[0]
                 for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")
@@ -104,7 +106,7 @@ def test_dev_serves_ui_on_postgres_and_ctrl_c_stops_everything(tmp_path):
         shown = dev.stdout.read()
         log = tmp_path / "logs" / "dev.log"
         assert f"  log: {log} (errors are shown here too)" in shown.splitlines()
-        assert "Dagster UI: http://" in shown and "dagster storage: database 'dagster'" in shown
+        assert "Dagster UI: http://" in shown and f"dagster storage: database {storage!r}" in shown
         for noise in (" - DEBUG - ", "SupersessionWarning", "Priority sorting", "No cursor for"):
             assert noise not in shown, noise
         assert "dagster" in log.read_text(), "Dagster's own output is in the log"

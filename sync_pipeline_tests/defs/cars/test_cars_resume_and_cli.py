@@ -12,7 +12,7 @@ import dagster as dg
 import psycopg
 
 from sync_pipeline import registry
-from sync_pipeline.db.connect import DAGSTER_DATABASE
+from sync_pipeline.db.connect import dagster_database_url
 from sync_pipeline.instance import persistent_instance
 from sync_pipeline.run_launcher import release_slots_of_dead_runs
 from sync_pipeline.settings import SOURCES, source_env_names
@@ -171,7 +171,7 @@ def run_ids_in(output: str) -> list[str]:
 
 def event_log_text(db_url, run_id: str) -> str:
     """Every stored event of the run, as Dagster serialized it (Dagster's own database)."""
-    with psycopg.connect(db_url.with_database(DAGSTER_DATABASE).conninfo()) as conn:
+    with psycopg.connect(dagster_database_url(db_url).conninfo()) as conn:
         rows = conn.execute("SELECT event FROM event_logs WHERE run_id = %s", (run_id,)).fetchall()
     assert rows, f"no events stored for run {run_id}"
     return "\n".join(row[0] for row in rows)
