@@ -13,6 +13,21 @@ from sync_pipeline.dagster_storage import ProjectEventLogStorage, ProjectPostgre
 from sync_pipeline.instance import persistent_instance
 from sync_pipeline.settings import project_root
 
+# The tags of a run over partitions a..c of a partitioned asset.
+RANGE_A_TO_C = {
+    dagster_private.ASSET_PARTITION_RANGE_START_TAG: "a",
+    dagster_private.ASSET_PARTITION_RANGE_END_TAG: "c",
+}
+
+
+def batch_sizes(monkeypatch, storage: object, method: str) -> list[int]:
+    """The sizes of the event batches `storage.method` is called with from now on (it still
+    stores them)."""
+    sizes: list[int] = []
+    store = getattr(storage, method)
+    monkeypatch.setattr(storage, method, lambda events: sizes.append(len(events)) or store(events))
+    return sizes
+
 
 def test_no_other_module_imports_a_private_dagster_module():
     root = project_root()
@@ -30,10 +45,6 @@ def test_no_other_module_imports_a_private_dagster_module():
 def test_partition_range_tags_are_the_ones_dagster_reads_for_a_range_run():
     assert dagster_private.ASSET_PARTITION_RANGE_START_TAG == "dagster/asset_partition_range_start"
     assert dagster_private.ASSET_PARTITION_RANGE_END_TAG == "dagster/asset_partition_range_end"
-    tags = {
-        dagster_private.ASSET_PARTITION_RANGE_START_TAG: "a",
-        dagster_private.ASSET_PARTITION_RANGE_END_TAG: "c",
-    }
     partitions = dg.StaticPartitionsDefinition(["a", "b", "c"])
     seen: list[list[str]] = []
 
@@ -41,7 +52,7 @@ def test_partition_range_tags_are_the_ones_dagster_reads_for_a_range_run():
     def ranged(context: dg.AssetExecutionContext) -> None:
         seen.append(list(context.partition_keys))
 
-    result = dg.materialize([ranged], tags=tags)
+    result = dg.materialize([ranged], tags=RANGE_A_TO_C)
     assert result.success
     assert seen == [["a", "b", "c"]]
 
@@ -83,19 +94,8 @@ def test_the_event_batch_size_our_instance_environment_sets_makes_dagster_batch_
         pass
 
     instance = dg.DagsterInstance.ephemeral()
-    storage = instance.event_log_storage
-    batches: list[int] = []
-    store_batch = storage.store_event_batch
-    monkeypatch.setattr(
-        storage,
-        "store_event_batch",
-        lambda events: batches.append(len(events)) or store_batch(events),
-    )
-    tags = {
-        dagster_private.ASSET_PARTITION_RANGE_START_TAG: "a",
-        dagster_private.ASSET_PARTITION_RANGE_END_TAG: "c",
-    }
-    assert dg.materialize([ranged], instance=instance, tags=tags).success
+    batches = batch_sizes(monkeypatch, instance.event_log_storage, "store_event_batch")
+    assert dg.materialize([ranged], instance=instance, tags=RANGE_A_TO_C).success
     assert 3 in batches, batches  # the range's three materializations in one write
     assert len(instance.fetch_materializations(ranged.key, limit=10).records) == 3
 
@@ -149,21 +149,12 @@ def test_a_range_runs_planned_materializations_are_stored_in_one_write_as_dagste
     def planned_downstream(context: dg.AssetExecutionContext) -> None:
         pass
 
-    tags = {
-        dagster_private.ASSET_PARTITION_RANGE_START_TAG: "a",
-        dagster_private.ASSET_PARTITION_RANGE_END_TAG: "c",
-    }
     with persistent_instance(db_url) as instance:
-        storage = instance.event_log_storage
-        writes: list[int] = []
-        write = storage._store_planned_materializations
-        monkeypatch.setattr(
-            storage,
-            "_store_planned_materializations",
-            lambda events: writes.append(len(events)) or write(events),
+        writes = batch_sizes(
+            monkeypatch, instance.event_log_storage, "_store_planned_materializations"
         )
         result = dg.materialize(
-            [planned_upstream, planned_downstream], instance=instance, tags=tags
+            [planned_upstream, planned_downstream], instance=instance, tags=RANGE_A_TO_C
         )
         assert result.success
         assert writes == [6]  # both assets' three partitions, in one write
