@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -87,6 +88,17 @@ def _restore_instance_variables() -> Iterator[None]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def _restore_termination_signal() -> Iterator[None]:
+    """Put SIGTERM's disposition back after every test. A Dagster run in this process leaves it
+    set to SIGINT's (`capture_interrupts`), which a pytest-xdist worker ignores: every process
+    a later test spawned then ignored SIGTERM too, and a multiprocessing pool's `terminate()`
+    waited for its workers for ever."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, before)
 
 
 @pytest.fixture(scope="session")

@@ -114,8 +114,26 @@ def test_dev_serves_ui_on_postgres_and_ctrl_c_stops_everything(tmp_path):
         assert alive == [], [p.cmdline()[:3] for p in alive]
         assert postmasters(tmp_path / "pgdata") == []
     finally:
-        if dev.poll() is None:
-            dev.kill()
+        stop_process_tree(dev)
+
+
+def stop_process_tree(proc: subprocess.Popen) -> None:
+    """After a failed assertion: Ctrl-C, as a user would (dev stops Dagster and the database),
+    then SIGKILL for whatever of the process tree is left, so no Dagster process outlives it."""
+    if proc.poll() is not None:
+        return
+    try:
+        tree = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        tree = []
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    _gone, alive = psutil.wait_procs(tree, timeout=30)
+    for leftover in alive:
+        leftover.kill()
 
 
 def test_the_ui_shows_no_first_visit_pop_up():

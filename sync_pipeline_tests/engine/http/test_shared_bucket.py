@@ -34,6 +34,8 @@ def test_two_processes_on_one_key_share_one_rate(db_url):
             for _ in range(2)
         ]
         first, second = (r.get(timeout=60) for r in results)
+        pool.close()  # the workers exit on their own; no signal needed to stop them
+        pool.join()
     merged = first + second
     assert len(merged) == 2 * per_process
     # each process alone would take 38/s; sharing, the two together stay at one rate (a slot of

@@ -24,6 +24,8 @@ def test_four_processes_on_one_key_never_exceed_the_limit_together(own_upstream,
         with multiprocessing.get_context("spawn").Pool(PROCESSES) as pool:
             results = [pool.apply_async(fetch_cars_for, args) for _ in range(PROCESSES)]
             counts = [r.get(timeout=90) for r in results]
+            pool.close()  # the workers exit on their own; no signal needed to stop them
+            pool.join()
         stats = own_upstream.admin("stats")["limit_groups"]["cars"]["tokens"][token_label(TOKEN)]
     finally:
         own_upstream.admin("faults", {"source": "cars", "profile": "none"})
