@@ -8,7 +8,7 @@ import os
 import signal
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
@@ -21,6 +21,26 @@ from sync_pipeline_tests.engine.http.workers import acquire_times
 def most_in_any_second(stamps: list[float]) -> int:
     stamps = sorted(stamps)
     return max(sum(1 for s in stamps if start <= s < start + 1.0) for start in stamps)
+
+
+def acquired(db_url, key: str, times: int, **options) -> SharedTokenBucket:
+    """A bucket on `key`, with `options`, that acquired `times` slots and was closed."""
+
+    async def run() -> SharedTokenBucket:
+        bucket = SharedTokenBucket(db_url.conninfo(), key, **options)
+        try:
+            for _ in range(times):
+                await bucket.acquire()
+        finally:
+            await bucket.aclose()
+        return bucket
+
+    return asyncio.run(run())
+
+
+def ring_of(conn: psycopg.Connection, key: str) -> list[datetime]:
+    """The slots the key's window ring holds (`recent_slots`)."""
+    return conn.execute("SELECT recent_slots FROM rate_limits WHERE key = %s", (key,)).fetchone()[0]
 
 
 def test_two_processes_on_one_key_share_one_rate(db_url):
@@ -193,23 +213,10 @@ def test_the_database_never_grants_more_than_the_cap_within_a_window(db_url):
             (key, crowded),
         )
 
-        async def run() -> SharedTokenBucket:
-            # A slow machine may wake late for a slot; a late waker claims again, which would put
-            # a third slot in the ring. Lateness has its own test: here every slot is kept.
-            bucket = SharedTokenBucket(
-                db_url.conninfo(), key, rate=100.0, window_max=3, late_s=60.0
-            )
-            try:
-                await bucket.acquire()
-                await bucket.acquire()
-            finally:
-                await bucket.aclose()
-            return bucket
-
-        bucket = asyncio.run(run())
-        (ring,) = conn.execute(
-            "SELECT recent_slots FROM rate_limits WHERE key = %s", (key,)
-        ).fetchone()
+        # A slow machine may wake late for a slot; a late waker claims again, which would put a
+        # third slot in the ring. Lateness has its own test: here every slot is kept.
+        bucket = acquired(db_url, key, 2, rate=100.0, window_max=3, late_s=60.0)
+        ring = ring_of(conn, key)
     assert bucket.claims == 2, "each acquire claimed one slot"
     assert ring[0] == crowded[2] and len(ring) == 3, "the ring keeps the cap's worth of slots"
     slots = crowded + ring[1:]
@@ -233,21 +240,8 @@ def test_the_ring_keeps_only_the_slots_of_the_last_window(db_url):
             (key, [*old, recent]),
         )
 
-        async def run() -> SharedTokenBucket:
-            bucket = SharedTokenBucket(
-                db_url.conninfo(), key, rate=1000.0, window_max=1000, late_s=60.0
-            )
-            try:
-                for _ in range(3):
-                    await bucket.acquire()
-            finally:
-                await bucket.aclose()
-            return bucket
-
-        bucket = asyncio.run(run())
-        (ring,) = conn.execute(
-            "SELECT recent_slots FROM rate_limits WHERE key = %s", (key,)
-        ).fetchone()
+        bucket = acquired(db_url, key, 3, rate=1000.0, window_max=1000, late_s=60.0)
+        ring = ring_of(conn, key)
     assert bucket.grants == 3
     assert ring[0] == recent and len(ring) == 4, "old slots dropped, the window's kept in order"
     assert ring == sorted(ring)
