@@ -22,7 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
-from sync_pipeline.db.connect import app_database_url, dagster_database_url
+from sync_pipeline.db.connect import app_database_url, dagster_database_name
 from sync_pipeline.db.embedded import stop_embedded_server
 from sync_pipeline.db.migrations import migrate
 from sync_pipeline.instance import apply_pool_limits, dagster_environment, persistent_instance
@@ -51,8 +51,7 @@ def run_dev(host: str, port: int, upstream_profile: str) -> int:
             print(f"Dagster UI: http://{host}:{port}", flush=True)
             print(
                 f"  data: {app_url.masked()}  "
-                f"dagster storage: database {dagster_database_url(app_url).database!r} on the "
-                "same server",
+                f"dagster storage: database {dagster_database_name()!r} on the same server",
                 flush=True,
             )
             print(

@@ -22,9 +22,9 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from sync_pipeline.db.connect import dagster_database_name
 from sync_pipeline.db.embedded import embedded_server_started, embedded_server_url
 from sync_pipeline.db.urls import DatabaseUrl
-from sync_pipeline.settings import settings
 
 SUITE_PASSWORD = "pw-Suite-secret-3e9b71"
 TEST_TOKENS = {
@@ -167,7 +167,7 @@ def pytest_testnodedown(node, error) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     server = _suite_server()
     if server is not None:
-        _sightings.extend(search_tables(server.with_database(settings().sync_dagster_database)))
+        _sightings.extend(search_tables(server.with_database(dagster_database_name())))
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput[_WORKER_KEY] = list(_sightings)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from sync_pipeline.db.connect import dagster_database_url
+from sync_pipeline.db.connect import dagster_database_name
 from sync_pipeline.db.embedded import data_dir
 from sync_pipeline.instance import dagster_home
 from sync_pipeline.settings import project_root, state_dir
@@ -25,7 +25,7 @@ def test_the_suite_has_a_home_of_its_own(pg_server):
     # The user's URL was dropped at start, and no earlier test's in-process instance leaks one.
     assert "SYNC_DATABASE_URL" not in os.environ
     # Dagster's storage is the session's own database, even on a test server of the user's.
-    assert dagster_database_url(pg_server).database.startswith("sync_test_dagster_")
+    assert dagster_database_name().startswith("sync_test_dagster_")
 
 
 def test_the_test_server_runs_from_the_suite_home(pg_server):

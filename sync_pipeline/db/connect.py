@@ -21,10 +21,14 @@ def app_database_url() -> DatabaseUrl:
     return url
 
 
+def dagster_database_name() -> str:
+    """The database of Dagster's own storage: `SYNC_DAGSTER_DATABASE`, default `dagster`."""
+    return settings().sync_dagster_database
+
+
 def dagster_database_url(app_url: DatabaseUrl) -> DatabaseUrl:
-    """Dagster's own storage: database `SYNC_DAGSTER_DATABASE` (default `dagster`) on the same
-    server as the synced data."""
-    url = app_url.with_database(settings().sync_dagster_database)
+    """Dagster's own storage, on the same server as the synced data (created if missing)."""
+    url = app_url.with_database(dagster_database_name())
     ensure_database_exists(url)
     return url
 
