@@ -80,6 +80,24 @@ class KeyCoverage:
             (gone if self.covers(key) else undecided).append(key)
         return gone, undecided
 
+    def runs_of(self, undecided: Iterable[Key]) -> list[list[Key]]:
+        """The undecided keys in runs, sorted, split wherever a key seen on some page lies between
+        two of them: one read that places the first key of a run next to its live neighbours
+        decides the rest of it, while keys of different runs may sit pages apart now. (A seen
+        key between two undecided ones implies a page edge between them: had a page's range
+        held both, they would not be undecided.) Page edges, unlike page numbers, keep their
+        meaning however far the listing shifted since they were read."""
+        edges = sorted(
+            {edge for _, low, high in self.intervals for edge in (low, high) if edge is not None}
+        )
+        runs: list[list[Key]] = []
+        for key in sorted(undecided):
+            if runs and bisect.bisect_left(edges, key) == bisect.bisect_left(edges, runs[-1][-1]):
+                runs[-1].append(key)
+            else:
+                runs.append([key])
+        return runs
+
     def gaps_of(self, undecided: Iterable[Key]) -> list[int]:
         """For each undecided key, the page N (by the latest reads in the walk's page size) after
         which it falls: the boundary between pages N and N+1 to read again."""

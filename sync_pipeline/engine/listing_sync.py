@@ -45,7 +45,12 @@ from sync_pipeline.engine.records import Key, RecordRejected, key_reader
 from sync_pipeline.engine.sync_run import SyncRun
 
 RELAXED_GC_THRESHOLDS = (200_000, 20, 100)
+# Rounds of re-reads in a row that may decide nothing before the walk gives up on the rest
+# (a listing that keeps moving), and the rounds it may take in all (a round that decides
+# something resets the first count: each one decides at least the first key of every run in a
+# listing that stopped moving).
 REREAD_ROUNDS = 4
+MAX_REREAD_ROUNDS = 32
 LOCATE_READS = 24
 _gc_lock = threading.Lock()
 _gc_users = 0
@@ -110,7 +115,7 @@ async def sync_paged_listing(
 
     `full_snapshot`: the listing is sorted by the spec's key and the run will delist what it
     did not see; the walk then sorts the stored keys it missed into proven gone and undecided
-    (re-reading the pages around each undecided key up to `REREAD_ROUNDS` times), so that
+    (re-reading the pages around the undecided keys, `settle_missing`), so that
     `run.finish(full_snapshot=True, undecided=walk.undecided, ...)` never delists a live record.
     Raises `ValueError` when the run's layout is not this listing's (its checkpoint would be
     read in the wrong units), what the client raises (the run's checkpoint then still points
@@ -204,12 +209,14 @@ async def settle_missing(
     """Sort the missed stored keys into gone and undecided, re-reading page boundaries.
 
     `hand_over(records)` gives re-read records to the run (newest copies) and answers the stored
-    keys still missing; `fetch(listing, number)` reads one page now. Up to `REREAD_ROUNDS`
-    rounds; each locates, for every boundary of the walk holding undecided keys, where the
-    first of them sits now (`locate`), up to `window` boundaries at once.
+    keys still missing; `fetch(listing, number)` reads one page now. Rounds go on while they
+    decide keys, until `REREAD_ROUNDS` in a row decide none or `MAX_REREAD_ROUNDS` were read;
+    each locates, for every run of undecided keys with no seen key between them
+    (`KeyCoverage.runs_of`), where the first of them sits now (`locate`), up to `window` runs at
+    once.
     """
     gone, undecided = coverage.split(await hand_over([]))
-    rounds = reread = 0
+    rounds = reread = stalled = 0
     total: int | None = None
     gate = asyncio.Semaphore(window)
 
@@ -217,11 +224,17 @@ async def settle_missing(
         async with gate:
             return await fetch(asked, number)
 
-    while undecided and coverage.withdrawn is None and rounds < REREAD_ROUNDS:
+    while (
+        undecided
+        and coverage.withdrawn is None
+        and stalled < REREAD_ROUNDS
+        and rounds < MAX_REREAD_ROUNDS
+    ):
         rounds += 1
-        first_per_gap = {coverage.gaps_of([key])[0]: key for key in sorted(undecided, reverse=True)}
+        before = len(undecided)
+        firsts = [run[0] for run in coverage.runs_of(undecided)]
         found = await asyncio.gather(
-            *(locate(read, listing, read_key, key, gap) for gap, key in first_per_gap.items())
+            *(locate(read, listing, read_key, key, coverage.gaps_of([key])[0]) for key in firsts)
         )
         fetched: list[Any] = []
         for asked, page in (read_page for pages in found for read_page in pages):
@@ -232,6 +245,7 @@ async def settle_missing(
             )
             fetched.extend(page.records)
         gone, undecided = coverage.split(await hand_over(fetched))
+        stalled = stalled + 1 if len(undecided) >= before else 0
     reason = None
     if undecided:
         reason = (
