@@ -20,7 +20,6 @@ from sync_pipeline import registry
 from sync_pipeline.db.connect import app_database_url, connect
 from sync_pipeline.db.migrations import migrate
 from sync_pipeline.db.urls import DatabaseUrl
-from sync_pipeline.definitions import defs
 from sync_pipeline.defs.source_sync import (  # the jobs import it from there
     RESULT_TAG,
     SourceSync,
@@ -120,7 +119,7 @@ def execute_source_run(
 ) -> dg.ExecuteInProcessResult:
     """One run of the source's job in this process: a full refresh, or one partition (default:
     the latest); `op_config` adds to the step's config. Raises `ConfigError` for a bad key."""
-    job = defs.resolve_job_def(spec.job_name)
+    job = spec.job()
     run_config = spec.run_config(full_refresh, op_config)
     tags = worker_tags()
     partition_key = None

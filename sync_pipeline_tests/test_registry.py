@@ -10,7 +10,8 @@ import yaml
 
 from sync_pipeline import registry
 from sync_pipeline.cli import build_parser
-from sync_pipeline.definitions import defs, source_packages_mismatch
+from sync_pipeline.definitions import defs
+from sync_pipeline.defs_folder import source_packages_mismatch
 from sync_pipeline.errors import ConfigError
 from sync_pipeline.settings import project_root
 
@@ -35,6 +36,30 @@ def test_definitions_hold_each_source_group_in_its_pool_with_its_resources(sourc
     pools = {asset_graph.get(key).assets_def.node_def.pool for key in group}
     assert pools == {source.pool}
     assert set(source.resources()) <= set(defs.resources)
+
+
+def _job_outline(job: dg.JobDefinition) -> tuple:
+    layer = job.asset_layer
+    return (
+        sorted(layer.executable_asset_keys),
+        sorted(layer.asset_graph.asset_check_keys),
+        sorted(node.name for node in job.nodes),
+        job.tags,
+        job.partitions_def,
+        job.op_retry_policy,
+    )
+
+
+@pytest.mark.parametrize("source", registry.SOURCES, ids=lambda s: s.name)
+def test_the_cli_runs_the_code_location_s_job_from_the_source_s_package_alone(source):
+    spec = source.source_sync()
+    assert spec.source == source.name
+    loaded_alone, in_location = spec.job(), defs.resolve_job_def(spec.job_name)
+    assert _job_outline(loaded_alone) == _job_outline(in_location)
+    # Every resource of the location but the alert sensors' Slack, which no step uses.
+    assert set(loaded_alone.resource_defs) == set(in_location.resource_defs) - {"slack"}
+    for name in set(loaded_alone.resource_defs) - {"io_manager"}:
+        assert type(loaded_alone.resource_defs[name]) is type(in_location.resource_defs[name])
 
 
 def test_sync_choices_are_the_registered_sources():

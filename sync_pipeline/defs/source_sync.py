@@ -26,6 +26,7 @@ _FORMAT_NAMES = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH", "%M": "MM"}
 class SourceSync:
     """How the CLI runs one source: its job, and what a full refresh adds to a run."""
 
+    source: str
     job_name: str
     op_name: str
     partitions: dg.PartitionsDefinition
@@ -33,6 +34,12 @@ class SourceSync:
     summary_asset: str = ""
     discovers_partitions: ClassVar[bool] = False
     """True when partitions are known only once the upstream is asked (`prepare_partitions`)."""
+
+    def job(self, name: str = "") -> dg.JobDefinition:
+        """The source's job `name` (default: its sync job) as the code location defines it."""
+        from sync_pipeline.defs_folder import source_definitions  # it imports the source
+
+        return source_definitions(self.source).resolve_job_def(name or self.job_name)
 
     def full_refresh_tags(self) -> dict[str, str]:
         """Run tags that make one run cover every partition (a full refresh refreshes them all)."""
@@ -81,7 +88,7 @@ class SourceSync:
         self, instance: dg.DagsterInstance, full_refresh: bool, keys: list[str | None]
     ) -> Iterator[dg.ExecuteInProcessResult]:
         """The CLI's runs in this process, one per checked key (None: a full refresh)."""
-        from sync_pipeline.sources import execute_source_run  # it imports the definitions
+        from sync_pipeline.sources import execute_source_run  # it imports this module
 
         for key in keys:
             yield execute_source_run(self, instance, full_refresh, key)

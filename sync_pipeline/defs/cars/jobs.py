@@ -26,6 +26,7 @@ cars_sync_job = dg.define_asset_job(
 FULL_REFRESH_RUN_CONFIG = {"ops": {"cars_sync": {"config": {"full_refresh": True}}}}
 
 CARS_SOURCE_SYNC = SourceSync(
+    source="cars",
     job_name="cars_sync_job",
     op_name="cars_sync",
     partitions=cars_daily_partitions,

@@ -50,6 +50,7 @@ class ContactsSourceSync(SourceSync):
 
 
 CONTACTS_SOURCE_SYNC = ContactsSourceSync(
+    source="contacts",
     job_name="contacts_sync_job",
     op_name="contacts_sync",
     partitions=contacts_workspaces,

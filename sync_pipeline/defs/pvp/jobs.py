@@ -38,6 +38,7 @@ class PvpSourceSync(SourceSync):
 
 
 PVP_SOURCE_SYNC = PvpSourceSync(
+    source="pvp",
     job_name="pvp_sync_job",
     op_name="pvp_equipment",
     partitions=pvp_partitions,

@@ -76,7 +76,7 @@ class StoresSourceSync(SourceSync):
     def execute(
         self, instance: dg.DagsterInstance, full_refresh: bool, keys: list[str | None]
     ) -> Iterator[dg.ExecuteInProcessResult]:
-        from sync_pipeline.sources import execute_source_run  # it imports the definitions
+        from sync_pipeline.sources import execute_source_run  # it imports this module
 
         while self.pending_list_runs:
             listed = self.pending_list_runs.pop(0)
@@ -87,11 +87,9 @@ class StoresSourceSync(SourceSync):
             yield execute_source_run(self, instance, key is None, key)
 
     def execute_list(self, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-        from sync_pipeline.definitions import defs  # it imports this module
         from sync_pipeline.run_launcher import worker_tags
 
-        job = defs.resolve_job_def(self.list_job_name)
-        return job.execute_in_process(
+        return self.job(self.list_job_name).execute_in_process(
             instance=instance, run_config=QUIET_LOGGING, tags=worker_tags(), raise_on_error=False
         )
 
@@ -106,6 +104,7 @@ def every_store_tags(codes: list[str]) -> dict[str, str]:
 
 
 STORES_SOURCE_SYNC = StoresSourceSync(
+    source="stores",
     job_name="stores_sync_job",
     op_name="stores_sync",
     partitions=stores_partitions,

@@ -49,6 +49,7 @@ def users_daily_reconcile_schedule(context: dg.ScheduleEvaluationContext):
 
 
 USERS_SOURCE_SYNC = SourceSync(
+    source="users",
     job_name="users_sync_job",
     op_name="users_sync",
     partitions=users_daily_partitions,
